@@ -1,0 +1,174 @@
+// The demo host app (SPEC §15): its own users table with scrypt passwords and its own
+// password-lockout counter, a login page, a dashboard and an admin page, using the plugin the
+// way an app owner would.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { and, count, eq, ilike, sql } from 'drizzle-orm'
+import twoFactor, { type AccountsAdapter, type TwoFactorDatabase, type TwoFactorOptions } from '../plugin/index.ts'
+import { hashPassword, verifyPassword } from './passwords.ts'
+import { CREATE_DEMO_USERS, demoUsers, type DemoUser } from './schema.ts'
+import { escapeHtml, loginForm, page } from './views.ts'
+
+export interface DemoAppOptions {
+  database: TwoFactorDatabase
+  keys: string
+  sessionSecret: string
+  /** Send cookies only over HTTPS (`__Host-` prefix). @default false for the local demo */
+  secureCookies?: boolean
+  rateLimitPerMinute?: number
+  rateLimitRedis?: unknown
+  clock?: () => number
+  logger?: FastifyServerOptions['logger']
+  /** Extra plugin options (tests use them for hooks). */
+  twoFactor?: Partial<TwoFactorOptions>
+}
+
+/** The host's own password lockout: 10 wrong passwords lock the password for 15 minutes. */
+const PASSWORD_LOCKOUT = { threshold: 10, minutes: 15 }
+
+export async function ensureDemoSchema (db: TwoFactorDatabase): Promise<void> {
+  await db.execute(sql.raw(CREATE_DEMO_USERS))
+}
+
+export async function createDemoUser (db: TwoFactorDatabase, input: { id?: string, username: string, password: string, role?: string }): Promise<DemoUser> {
+  const rows = await db.insert(demoUsers).values({
+    id: input.id ?? input.username,
+    username: input.username,
+    passwordHash: await hashPassword(input.password),
+    role: input.role ?? 'user'
+  }).returning()
+  return rows[0]!
+}
+
+export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyInstance> {
+  const db = options.database
+  const clock = options.clock ?? Date.now
+  const app = Fastify({ logger: options.logger ?? false, trustProxy: false })
+  await ensureDemoSchema(db)
+
+  const findUser = async (id: string): Promise<DemoUser | undefined> =>
+    (await db.select().from(demoUsers).where(eq(demoUsers.id, id)).limit(1))[0]
+
+  const accounts: AccountsAdapter<DemoUser> = {
+    findUser,
+    userId: (user) => user.id,
+    label: (user) => user.username,
+    isAdmin: (user) => user.role === 'admin',
+    roles: (user) => [user.role],
+    createdAt: (user) => user.createdAt,
+    async verifyPassword (userId, password) {
+      const user = await findUser(userId)
+      return user !== undefined && await verifyPassword(password, user.passwordHash)
+    },
+    async listUsers ({ q, offset, limit }) {
+      const where = q === '' ? undefined : ilike(demoUsers.username, `%${q.replace(/[%_\\]/g, (c) => '\\' + c)}%`)
+      const [users, total] = await Promise.all([
+        db.select().from(demoUsers).where(where).orderBy(demoUsers.username).offset(offset).limit(limit),
+        db.select({ n: count() }).from(demoUsers).where(where)
+      ])
+      return { users, total: Number(total[0]?.n ?? 0) }
+    },
+    // The host's password-lockout counter is cleared only once sign-in is complete (SPEC §5).
+    async onSignedIn (userId) {
+      await db.update(demoUsers).set({ failedLogins: 0, lockedUntil: null }).where(eq(demoUsers.id, userId))
+    }
+  }
+
+  const rateLimitPerMinute = options.rateLimitPerMinute ?? 60
+  await app.register(twoFactor, {
+    database: db,
+    accounts,
+    keys: options.keys,
+    session: { secret: options.sessionSecret, secure: options.secureCookies ?? false },
+    issuer: 'Demo App',
+    rateLimit: { max: rateLimitPerMinute, timeWindowMs: 60_000, redis: options.rateLimitRedis },
+    clock,
+    ...options.twoFactor
+  })
+
+  const signedInUser = async (request: import('fastify').FastifyRequest) => {
+    const id = request.twoFactor.userId
+    return id === null ? undefined : await findUser(id)
+  }
+  const wantsJson = (accept: unknown) => typeof accept === 'string' && accept.includes('application/json') && !accept.startsWith('text/html')
+  const loginRateLimit = app.twoFactor.rateLimitConfig === false ? {} : { rateLimit: app.twoFactor.rateLimitConfig }
+
+  app.get('/login', { config: { twoFactor: false } }, async (request, reply) => {
+    const returnTo = typeof (request.query as { returnTo?: unknown }).returnTo === 'string' ? (request.query as { returnTo: string }).returnTo : undefined
+    const csrfToken = reply.generateCsrf()
+    if (wantsJson(request.headers.accept)) return { state: request.twoFactor.state, csrfToken }
+    return reply.type('text/html').send(page({ title: 'Sign in', csrfToken, body: loginForm({ csrfToken, returnTo }) }))
+  })
+
+  app.post('/login', { config: { twoFactor: false, ...loginRateLimit }, preHandler: app.csrfProtection }, async (request, reply) => {
+    const body = (request.body ?? {}) as Record<string, unknown>
+    const username = typeof body.username === 'string' ? body.username.slice(0, 200) : ''
+    const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : ''
+    const returnTo = typeof body.returnTo === 'string' ? body.returnTo : undefined
+    const json = wantsJson(request.headers.accept)
+    const refuse = (message: string, status = 401) => {
+      const csrfToken = reply.generateCsrf()
+      if (json) return reply.code(status).send({ error: status === 423 ? 'locked' : 'invalid_credentials', message })
+      return reply.code(status).type('text/html').send(page({ title: 'Sign in', csrfToken, body: loginForm({ csrfToken, error: message, username, returnTo }) }))
+    }
+
+    const user = (await db.select().from(demoUsers).where(eq(demoUsers.username, username)).limit(1))[0]
+    const now = new Date(clock())
+    if (user?.lockedUntil != null && user.lockedUntil > now) return refuse('Too many wrong passwords. Try again later.', 423)
+    if (user === undefined || !await verifyPassword(password, user.passwordHash)) {
+      if (user !== undefined) {
+        await db.update(demoUsers).set({
+          failedLogins: sql`${demoUsers.failedLogins} + 1`,
+          lockedUntil: sql`case when ${demoUsers.failedLogins} + 1 >= ${PASSWORD_LOCKOUT.threshold} then ${now}::timestamptz + interval '${sql.raw(String(PASSWORD_LOCKOUT.minutes))} minutes' else ${demoUsers.lockedUntil} end`
+        }).where(and(eq(demoUsers.id, user.id)))
+      }
+      return refuse('That username and password don’t match.')
+    }
+
+    const next = await request.twoFactor.startLogin(user.id, { returnTo })
+    if (json) return { state: next.state, next: next.next }
+    return reply.redirect(next.next, 303)
+  })
+
+  app.post('/logout', { preHandler: app.csrfProtection }, async (request, reply) => {
+    await request.twoFactor.logout()
+    if (wantsJson(request.headers.accept)) return { state: 'anonymous' }
+    return reply.redirect('/login', 303)
+  })
+
+  app.get('/', async (request, reply) => {
+    const user = await signedInUser(request)
+    if (user === undefined) return reply.redirect('/login', 303)
+    const status = await app.twoFactor.status(user.id)
+    const csrfToken = reply.generateCsrf()
+    if (wantsJson(request.headers.accept)) return { user: { id: user.id, username: user.username, role: user.role }, twoFactor: { enabled: status.enabled }, csrfToken }
+    return reply.type('text/html').send(page({
+      title: 'Dashboard',
+      csrfToken,
+      user,
+      body: `<section class="tf-card" aria-labelledby="dash-title">
+        <h1 id="dash-title">Welcome, ${escapeHtml(user.username)}</h1>
+        <p>You are signed in. Two-factor authentication is <strong>${status.enabled ? 'on' : 'off'}</strong>.</p>
+        <p><a class="tf-button" href="/2fa/settings">Two-factor settings</a></p>
+      </section>`
+    }))
+  })
+
+  app.get('/admin', async (request, reply) => {
+    const user = await signedInUser(request)
+    if (user === undefined) return reply.redirect('/login', 303)
+    if (user.role !== 'admin') return reply.code(403).type('text/html').send(page({ title: 'Forbidden', csrfToken: reply.generateCsrf(), user, body: '<section class="tf-card"><h1>Forbidden</h1><p>Admins only.</p></section>' }))
+    const csrfToken = reply.generateCsrf()
+    if (wantsJson(request.headers.accept)) return { links: { twoFactorAdmin: '/2fa/admin' }, csrfToken }
+    return reply.type('text/html').send(page({
+      title: 'Admin',
+      csrfToken,
+      user,
+      body: `<section class="tf-card" aria-labelledby="admin-title">
+        <h1 id="admin-title">Admin</h1>
+        <p><a class="tf-button" href="/2fa/admin">Two-factor admin panel</a></p>
+      </section>`
+    }))
+  })
+
+  return app
+}

@@ -1,0 +1,205 @@
+// One-time codes: RFC 4226 (HOTP) and RFC 6238 (TOTP), SPEC §2. Pure functions over node:crypto
+// so the arithmetic can be checked against the RFC vectors without a database or a server.
+// Replay protection (one use per time step) is NOT here: it needs an atomic compare-and-set on
+// the account row, which the caller does with the step that verifyTotp returns.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { Secret, TOTP } from 'otpauth'
+
+export type TotpAlgorithm = 'SHA1' | 'SHA256' | 'SHA512'
+
+export interface TotpParams {
+  algorithm: TotpAlgorithm
+  digits: number
+  period: number
+  window: number
+}
+
+export const DEFAULT_TOTP: TotpParams = { algorithm: 'SHA1', digits: 6, period: 30, window: 1 }
+
+const NODE_HASH_NAME: Record<TotpAlgorithm, string> = { SHA1: 'sha1', SHA256: 'sha256', SHA512: 'sha512' }
+
+/** 160 bits: the HMAC-SHA1 output size RFC 4226 §4 recommends, and 32 base32 chars exactly. */
+export const SECRET_BYTES = 20
+
+const MAX_COUNTER = (1n << 64n) - 1n
+
+/**
+ * Anything longer than this cannot be a code even with generous spacing; refusing it early
+ * keeps a megabyte-long form field from costing more than a short one.
+ */
+const MAX_RAW_CODE_LENGTH = 64
+
+export function generateSecret (): Buffer {
+  return randomBytes(SECRET_BYTES)
+}
+
+/**
+ * RFC 4226 §5.3. The counter is written as a full 64-bit big-endian integer: TOTP steps pass
+ * 2^32 (year 4000 at 30 s, much sooner with short periods), and RFC 6238's own test vector at
+ * T = 20000000000 s checks that the high word is not dropped.
+ */
+export function hotp (secret: Buffer, counter: bigint | number, algorithm: TotpAlgorithm, digits: number): string {
+  assertDigits(digits)
+  const counterBig = toCounter(counter)
+  const message = Buffer.alloc(8)
+  message.writeBigUInt64BE(counterBig)
+  const mac = createHmac(hashNameOf(algorithm), secret).update(message).digest()
+  // Dynamic truncation: the low nibble of the last byte picks where the 31-bit value starts.
+  const offset = (mac[mac.length - 1] ?? 0) & 0x0f
+  const truncated = mac.readUInt32BE(offset) & 0x7fffffff
+  return String(truncated % 10 ** digits).padStart(digits, '0')
+}
+
+/** The RFC 6238 time step T for a moment in milliseconds since the Unix epoch. */
+export function timeStep (nowMs: number, period: number): number {
+  assertPeriod(period)
+  if (!Number.isFinite(nowMs) || nowMs < 0) {
+    throw new RangeError('nowMs must be a non-negative finite number of milliseconds')
+  }
+  // Dividing by the period in ms in one go avoids the rounding of nowMs / 1000 / period.
+  return Math.floor(nowMs / (period * 1000))
+}
+
+/**
+ * Turns whatever arrived in the request body into a code, or null. Only a string is taken:
+ * form parsers and JSON bodies can hand over arrays, objects or numbers (a number would also
+ * have lost its leading zeros). Spaces and tabs are what people and password managers insert
+ * ("123 456"); anything else, including full-width or other non-ASCII digits, is refused rather
+ * than normalised, so what we verify is exactly what an authenticator can display.
+ */
+export function parseTotpInput (raw: unknown, digits: number): string | null {
+  if (typeof raw !== 'string' || raw.length > MAX_RAW_CODE_LENGTH) return null
+  const compact = raw.replace(/[ \t]/g, '')
+  if (compact.length !== digits || !/^[0-9]+$/.test(compact)) return null
+  return compact
+}
+
+/**
+ * Checks the code against steps T-window..T+window. Every candidate is computed and compared,
+ * with no early exit, so the time taken does not reveal whether (or at which step) it matched.
+ * When more than one step matches (a 1-in-10^digits coincidence), the one nearest to T wins, so
+ * a fresh code is not mistaken for the older step that the replay check may already have used.
+ */
+export function verifyTotp (secret: Buffer, code: string, nowMs: number, params: TotpParams): { step: number } | null {
+  assertWindow(params.window)
+  const current = timeStep(nowMs, params.period)
+  const wellFormed = code.length === params.digits && /^[0-9]+$/.test(code)
+  // A malformed code is still compared (against bytes no candidate can contain), so it costs
+  // the same as a wrong one.
+  const submitted = Buffer.from(wellFormed ? code : '\0'.repeat(params.digits), 'latin1')
+
+  let matchedStep: number | null = null
+  for (const offset of offsetsNearestFirst(params.window)) {
+    const step = current + offset
+    if (step < 0) continue
+    const candidate = Buffer.from(hotp(secret, step, params.algorithm, params.digits), 'latin1')
+    const equal = timingSafeEqual(candidate, submitted)
+    if (equal && matchedStep === null) matchedStep = step
+  }
+  return matchedStep === null ? null : { step: matchedStep }
+}
+
+/**
+ * For the "your device clock seems to be off by about N minutes" hint (SPEC §2), after a code
+ * has failed. Looks outside the accepted window, up to ±maxDriftMs, and reports the nearest
+ * matching step as whole minutes, never 0 (a hint of "0 minutes" would make no sense).
+ *
+ * Sign convention: positive means the device clock is AHEAD of the server (the code belongs to
+ * a future step), negative means it is behind.
+ *
+ * Returns null when the code is in the window (a replayed code is not a clock problem) or
+ * matches nothing nearby. This never makes a code acceptable; the caller still counts a failure.
+ */
+export function findClockDrift (secret: Buffer, code: string, nowMs: number, params: TotpParams, maxDriftMs = 10 * 60 * 1000): number | null {
+  if (verifyTotp(secret, code, nowMs, params) !== null) return null
+  if (code.length !== params.digits || !/^[0-9]+$/.test(code)) return null
+  const current = timeStep(nowMs, params.period)
+  const maxOffset = Math.floor(maxDriftMs / (params.period * 1000))
+  const submitted = Buffer.from(code, 'latin1')
+
+  for (const offset of offsetsNearestFirst(maxOffset)) {
+    if (Math.abs(offset) <= params.window) continue
+    const step = current + offset
+    if (step < 0) continue
+    const candidate = Buffer.from(hotp(secret, step, params.algorithm, params.digits), 'latin1')
+    if (timingSafeEqual(candidate, submitted)) {
+      const minutes = Math.round((offset * params.period) / 60)
+      return minutes === 0 ? Math.sign(offset) : minutes
+    }
+  }
+  return null
+}
+
+export interface OtpauthUriInput {
+  issuer: string
+  account: string
+  secret: Buffer
+  params: TotpParams
+}
+
+/**
+ * The Key URI that the QR code carries. Built by the otpauth package so the layout matches what
+ * authenticators parse (issuer both in the label and as a parameter, percent-encoded with
+ * encodeURIComponent, base32 without padding).
+ *
+ * A colon inside the issuer or account would be read as the issuer/account separator by
+ * authenticators (the Key URI format forbids it), so it is replaced with a space.
+ */
+export function otpauthUri ({ issuer, account, secret, params }: OtpauthUriInput): string {
+  const totp = new TOTP({
+    issuer: withoutLabelSeparator(issuer),
+    label: withoutLabelSeparator(account),
+    issuerInLabel: true,
+    // A copy: a Buffer may be a view into a larger shared pool, and otpauth takes the whole ArrayBuffer.
+    secret: new Secret({ buffer: Uint8Array.from(secret).buffer }),
+    algorithm: params.algorithm,
+    digits: params.digits,
+    period: params.period
+  })
+  return totp.toString()
+}
+
+function withoutLabelSeparator (text: string): string {
+  return text.replace(/:/g, ' ').trim()
+}
+
+/** 0, -1, +1, -2, +2, …: the order in which "nearest to now" is decided. */
+function offsetsNearestFirst (reach: number): number[] {
+  const offsets = [0]
+  for (let distance = 1; distance <= reach; distance++) offsets.push(-distance, distance)
+  return offsets
+}
+
+function hashNameOf (algorithm: TotpAlgorithm): string {
+  const name = NODE_HASH_NAME[algorithm]
+  // Options may come from untyped configuration; an unknown name must not fall through to
+  // whatever createHmac happens to accept.
+  if (name === undefined) throw new RangeError(`Unsupported TOTP algorithm: ${String(algorithm)}`)
+  return name
+}
+
+function toCounter (counter: bigint | number): bigint {
+  if (typeof counter === 'number' && !Number.isSafeInteger(counter)) {
+    throw new RangeError('HOTP counter must be an integer')
+  }
+  const value = BigInt(counter)
+  if (value < 0n || value > MAX_COUNTER) throw new RangeError('HOTP counter must fit in 64 unsigned bits')
+  return value
+}
+
+function assertDigits (digits: number): void {
+  // RFC 4226 asks for at least 6; beyond 8 the 31-bit truncated value no longer fills the
+  // leading digit evenly, and common authenticators only offer 6 or 8.
+  if (!Number.isInteger(digits) || digits < 6 || digits > 8) {
+    throw new RangeError('TOTP digits must be 6, 7 or 8')
+  }
+}
+
+function assertPeriod (period: number): void {
+  if (!Number.isInteger(period) || period < 1) throw new RangeError('TOTP period must be a positive whole number of seconds')
+}
+
+function assertWindow (window: number): void {
+  // A wide window multiplies what an online guesser gets per attempt; 10 steps is already generous.
+  if (!Number.isInteger(window) || window < 0 || window > 10) throw new RangeError('TOTP window must be a whole number from 0 to 10')
+}

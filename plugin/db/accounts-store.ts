@@ -1,0 +1,159 @@
+// Queries on `two_factor.accounts`. Everything that must hold under concurrency (single-use
+// TOTP steps, the failure counter, confirming an enrolment) is one conditional UPDATE, so
+// Postgres row locking decides races, also across several app instances.
+import { and, eq, gt, isNull, lt, lte, or, sql } from 'drizzle-orm'
+import type { TwoFactorDatabase } from './database.ts'
+import { accounts, recoveryCodes } from './schema.ts'
+
+export type AccountRow = typeof accounts.$inferSelect
+
+export interface LockoutRule {
+  /** Consecutive failures that start a lockout. */
+  threshold: number
+  /** Length of the first lockout, in ms; each further lockout doubles it. */
+  baseMs: number
+  /** The longest a lockout can be, in ms. */
+  maxMs: number
+}
+
+export interface FailureOutcome {
+  /** Failures counted since the last success or lockout (0 right after a lockout starts). */
+  failedAttempts: number
+  lockedUntil: Date | null
+  /** True when this failure started a lockout. */
+  lockStarted: boolean
+}
+
+const notLockedAt = (now: Date) => or(isNull(accounts.lockedUntil), lte(accounts.lockedUntil, now))
+
+export class AccountsStore {
+  constructor (private readonly db: TwoFactorDatabase) {}
+
+  async find (userId: string): Promise<AccountRow | undefined> {
+    const rows = await this.db.select().from(accounts).where(eq(accounts.userId, userId)).limit(1)
+    return rows[0]
+  }
+
+  /** The account row, created on first sight. */
+  async ensure (userId: string): Promise<AccountRow> {
+    const inserted = await this.db.insert(accounts).values({ userId })
+      .onConflictDoNothing().returning()
+    return inserted[0] ?? (await this.find(userId))!
+  }
+
+  /** Starting again replaces a pending secret; the active secret is left alone (SPEC §6). */
+  async setPendingSecret (userId: string, sealed: string, now: Date): Promise<void> {
+    await this.db.insert(accounts)
+      .values({ userId, pendingSecret: sealed, pendingCreatedAt: now })
+      .onConflictDoUpdate({
+        target: accounts.userId,
+        set: { pendingSecret: sealed, pendingCreatedAt: now, updatedAt: now }
+      })
+  }
+
+  /**
+   * Makes the pending secret the active one, if it is still the secret the code was checked
+   * against and the code's step is fresh. One statement: a replayed or raced confirmation
+   * changes nothing and returns false.
+   */
+  async confirmPendingSecret (tx: TwoFactorDatabase, userId: string, sealedPending: string, step: number, now: Date): Promise<boolean> {
+    const rows = await tx.update(accounts).set({
+      secret: sealedPending,
+      enabledAt: now,
+      pendingSecret: null,
+      pendingCreatedAt: null,
+      lastUsedStep: step,
+      failedAttempts: 0,
+      updatedAt: now
+    }).where(and(
+      eq(accounts.userId, userId),
+      eq(accounts.pendingSecret, sealedPending),
+      or(isNull(accounts.lastUsedStep), lt(accounts.lastUsedStep, step))
+    )).returning({ userId: accounts.userId })
+    return rows.length === 1
+  }
+
+  /**
+   * The single-use guard of SPEC §2: accepts `step` only if it is newer than every step used
+   * before and the account is not locked; a success also clears the failure counter.
+   */
+  async consumeStep (userId: string, step: number, now: Date): Promise<boolean> {
+    const rows = await this.db.update(accounts).set({
+      lastUsedStep: step,
+      failedAttempts: 0,
+      lockouts: 0,
+      lockedUntil: null,
+      updatedAt: now
+    }).where(and(
+      eq(accounts.userId, userId),
+      or(isNull(accounts.lastUsedStep), lt(accounts.lastUsedStep, step)),
+      notLockedAt(now)
+    )).returning({ userId: accounts.userId })
+    return rows.length === 1
+  }
+
+  /** A success by another factor (a recovery code) clears the counter the same way. */
+  async clearFailures (userId: string, now: Date): Promise<void> {
+    await this.db.update(accounts)
+      .set({ failedAttempts: 0, lockouts: 0, lockedUntil: null, updatedAt: now })
+      .where(eq(accounts.userId, userId))
+  }
+
+  /**
+   * Counts one failure. Failures while locked are not counted, so a burst of concurrent wrong
+   * codes engages the lock exactly once; the lock's length doubles with each lockout.
+   */
+  async recordFailure (userId: string, rule: LockoutRule, now: Date): Promise<FailureOutcome> {
+    const reachesLimit = sql`${accounts.failedAttempts} + 1 >= ${rule.threshold}`
+    const lockSeconds = sql`least(${rule.baseMs / 1000}::float8 * power(2, ${accounts.lockouts}), ${rule.maxMs / 1000}::float8)`
+    const rows = await this.db.update(accounts).set({
+      failedAttempts: sql`case when ${reachesLimit} then 0 else ${accounts.failedAttempts} + 1 end`,
+      lockouts: sql`case when ${reachesLimit} then ${accounts.lockouts} + 1 else ${accounts.lockouts} end`,
+      lockedUntil: sql`case when ${reachesLimit} then ${now}::timestamptz + make_interval(secs => ${lockSeconds}) else ${accounts.lockedUntil} end`,
+      updatedAt: now
+    }).where(and(eq(accounts.userId, userId), notLockedAt(now)))
+      .returning({ failedAttempts: accounts.failedAttempts, lockedUntil: accounts.lockedUntil })
+
+    const row = rows[0]
+    if (row === undefined) {
+      const current = await this.find(userId)
+      return { failedAttempts: current?.failedAttempts ?? 0, lockedUntil: current?.lockedUntil ?? null, lockStarted: false }
+    }
+    const lockStarted = row.lockedUntil !== null && row.lockedUntil > now && row.failedAttempts === 0
+    return { failedAttempts: row.failedAttempts, lockedUntil: row.lockedUntil, lockStarted }
+  }
+
+  /** Clears secret, pending secret and recovery codes together (disable, admin reset). */
+  async clearEnrolment (userId: string, now: Date): Promise<boolean> {
+    return await this.db.transaction(async (tx) => {
+      const rows = await tx.update(accounts).set({
+        secret: null, enabledAt: null, pendingSecret: null, pendingCreatedAt: null, updatedAt: now
+      }).where(eq(accounts.userId, userId)).returning({ userId: accounts.userId })
+      await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId))
+      return rows.length === 1
+    })
+  }
+
+  async setRequired (userId: string, required: boolean | null, now: Date): Promise<void> {
+    await this.db.insert(accounts).values({ userId, required })
+      .onConflictDoUpdate({ target: accounts.userId, set: { required, updatedAt: now } })
+  }
+
+  /** Sets the admin default only where nobody has decided yet (SPEC §8: new admins required). */
+  async applyDefaultRequired (userId: string, required: boolean, now: Date): Promise<void> {
+    await this.db.insert(accounts).values({ userId, required })
+      .onConflictDoUpdate({
+        target: accounts.userId,
+        set: { required, updatedAt: now },
+        setWhere: isNull(accounts.required)
+      })
+  }
+
+  async unlock (userId: string, now: Date): Promise<boolean> {
+    const rows = await this.db.update(accounts)
+      .set({ failedAttempts: 0, lockouts: 0, lockedUntil: null, updatedAt: now })
+      .where(and(eq(accounts.userId, userId), gt(accounts.lockedUntil, now)))
+      .returning({ userId: accounts.userId })
+    return rows.length === 1
+  }
+}

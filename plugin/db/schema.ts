@@ -1,0 +1,94 @@
+// The plugin's tables, all inside their own Postgres schema so they never collide with the
+// host's tables. User ids are text and there is no foreign key into the host's users table:
+// the plugin works with whatever id type the host uses.
+import { sql } from 'drizzle-orm'
+import {
+  bigint,
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgSchema,
+  primaryKey,
+  text,
+  timestamp
+} from 'drizzle-orm/pg-core'
+
+export const SCHEMA_NAME = 'two_factor'
+export const MIGRATIONS_TABLE = '__migrations'
+
+export const twoFactorSchema = pgSchema(SCHEMA_NAME)
+
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' })
+
+/** One row per user the plugin has seen: enrolment, policy flag, replay guard and lockout. */
+export const accounts = twoFactorSchema.table('accounts', {
+  userId: text('user_id').primaryKey(),
+  /** Sealed TOTP secret (keyring format); null while not enrolled. */
+  secret: text('secret'),
+  enabledAt: at('enabled_at'),
+  /** Sealed secret of an enrolment that has not been confirmed yet. */
+  pendingSecret: text('pending_secret'),
+  pendingCreatedAt: at('pending_created_at'),
+  /** Admin requirement: null = never decided (the admin default applies lazily), else explicit. */
+  required: boolean('required'),
+  /** Highest TOTP time step ever accepted: the single-use guard (SPEC §2). */
+  lastUsedStep: bigint('last_used_step', { mode: 'number' }),
+  failedAttempts: integer('failed_attempts').notNull().default(0),
+  lockedUntil: at('locked_until'),
+  /** How many lockouts since the last success: each one doubles the next lock's length. */
+  lockouts: integer('lockouts').notNull().default(0),
+  createdAt: at('created_at').notNull().defaultNow(),
+  updatedAt: at('updated_at').notNull().defaultNow()
+}, (table) => [
+  index('accounts_enabled_idx').on(table.enabledAt),
+  index('accounts_locked_idx').on(table.lockedUntil)
+])
+
+/** Recovery codes exist only as HMAC digests; the key id says which pepper made the digest. */
+export const recoveryCodes = twoFactorSchema.table('recovery_codes', {
+  userId: text('user_id').notNull(),
+  digest: text('digest').notNull(),
+  keyId: text('key_id').notNull(),
+  createdAt: at('created_at').notNull().defaultNow(),
+  usedAt: at('used_at')
+}, (table) => [
+  primaryKey({ columns: [table.userId, table.digest] })
+])
+
+export const events = twoFactorSchema.table('events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  at: at('at').notNull().defaultNow(),
+  userId: text('user_id'),
+  actor: text('actor'),
+  ip: text('ip'),
+  userAgent: text('user_agent'),
+  type: text('type').notNull(),
+  details: jsonb('details').$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`)
+}, (table) => [
+  index('events_at_idx').on(table.at.desc(), table.id.desc()),
+  index('events_user_at_idx').on(table.userId, table.at.desc()),
+  index('events_type_at_idx').on(table.type, table.at.desc())
+])
+
+/** Small key/value settings; the admin policy lives under key `policy`. */
+export const settings = twoFactorSchema.table('settings', {
+  key: text('key').primaryKey(),
+  value: jsonb('value').$type<unknown>().notNull(),
+  updatedAt: at('updated_at').notNull().defaultNow()
+})
+
+/**
+ * Sessions for @fastify/session. The key is a SHA-256 of the session id, so a dump of this
+ * table can't be replayed as cookies; user_id lets the plugin end a user's other sessions.
+ */
+export const sessions = twoFactorSchema.table('sessions', {
+  sidHash: text('sid_hash').primaryKey(),
+  userId: text('user_id'),
+  data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+  expiresAt: at('expires_at').notNull()
+}, (table) => [
+  index('sessions_user_idx').on(table.userId),
+  index('sessions_expires_idx').on(table.expiresAt)
+])

@@ -1,0 +1,270 @@
+// Options the host passes to the plugin: their types (with defaults in JSDoc), the defaults
+// themselves, and the one function that checks them at register time so a bad option fails
+// `app.ready()` with a message naming it.
+import type { FastifyRequest } from 'fastify'
+import type { TwoFactorDatabase } from './db/database.ts'
+import type { TotpAlgorithm } from './core/totp.ts'
+import type { TwoFactorEvent, TwoFactorAlert } from './audit.ts'
+
+/** What the plugin needs to know about the host's users. `User` is whatever the host uses. */
+export interface AccountsAdapter<User = any> {
+  /** Loads a user by id; null when there is no such user. */
+  findUser (userId: string): Promise<User | null | undefined> | User | null | undefined
+  /** The user's id as text (the plugin stores ids as text). */
+  userId (user: User): string
+  /** The account name shown in authenticator apps and admin lists, e.g. the e-mail. */
+  label (user: User): string
+  /** Checks the account password (disable and regenerate ask for it). */
+  verifyPassword (userId: string, password: string): Promise<boolean> | boolean
+  /** Admins reach the admin panel and are required to use 2FA by default. @default () => false */
+  isAdmin? (user: User): boolean
+  /** Roles for role-based requirements. @default () => [] */
+  roles? (user: User): readonly string[]
+  /** When the user was created (the grace period counts from the later of this and the switch-on). */
+  createdAt? (user: User): Date | null | undefined
+  /** Users for the admin list, paginated and searched by the host. */
+  listUsers? (query: { q: string, offset: number, limit: number }): Promise<{ users: User[], total: number }>
+  /** Called once sign-in completes (after the second factor): clear the host's password-lockout counter here. */
+  onSignedIn? (userId: string, request: FastifyRequest): Promise<void> | void
+}
+
+export interface SessionOptions {
+  /** Secret(s) that sign the session cookie; at least 32 characters. */
+  secret: string | string[]
+  /** Send cookies only over HTTPS, with the `__Host-` prefix. @default NODE_ENV !== 'development' */
+  secure?: boolean
+  /** Cookie name (the `__Host-` prefix is added when secure). @default 'tf.sid' */
+  cookieName?: string
+  /** Lifetime of a session, ms. @default 12 hours */
+  maxAgeMs?: number
+  /** A store for @fastify/session; the plugin's Postgres store by default. */
+  store?: unknown
+}
+
+export interface RateLimitOptions {
+  /** Requests per IP and route in each window. @default 60 */
+  max?: number
+  /** Window length, ms. @default 60000 */
+  timeWindowMs?: number
+  /** An ioredis client, to share counts between instances. */
+  redis?: unknown
+}
+
+export interface TwoFactorOptions {
+  /** A drizzle Postgres database (postgres.js or PGlite). */
+  database: TwoFactorDatabase
+  /** The adapter to the host's users. */
+  accounts: AccountsAdapter
+  /** Key ring spec `id:base64key,...` (first is current). @default process.env.TWO_FACTOR_KEYS */
+  keys?: string
+  session: SessionOptions
+  /** URL prefix of the plugin's pages. @default '/2fa' */
+  prefix?: string
+  /** Issuer shown in authenticator apps. @default 'Fastify' */
+  issuer?: string | ((request: FastifyRequest) => string)
+  /** @default 'SHA1' */
+  algorithm?: TotpAlgorithm
+  /** @default 6 */
+  digits?: number
+  /** Seconds per TOTP step. @default 30 */
+  period?: number
+  /** Steps accepted either side of now. @default 1 */
+  window?: number
+  /** How long a pending (password-only) sign-in lasts, ms. @default 300000 */
+  pendingTtlMs?: number
+  /** Code attempts a pending sign-in allows before the user starts again. @default 5 */
+  pendingAttempts?: number
+  /** How long an unconfirmed enrolment secret (and a forced setup) lasts, ms. @default 900000 */
+  enrolmentTtlMs?: number
+  /** Consecutive failures before a lockout. @default 5 */
+  lockoutThreshold?: number
+  /** First lockout length, ms (doubles each time). @default 900000 */
+  lockoutBaseMs?: number
+  /** Longest lockout, ms. @default 86400000 */
+  lockoutMaxMs?: number
+  /** Whether "Skip for now" is offered for per-user requirements outside a grace period. @default true */
+  allowSkip?: boolean
+  /** Where a finished sign-in goes without a returnTo. @default '/' */
+  signedInRedirect?: string
+  /** The host's password page, where an expired pending sign-in starts again. @default '/login' */
+  loginPath?: string
+  /** Apply the committed migrations at startup. @default true */
+  migrate?: boolean
+  /** Per-IP rate limit on the plugin's POST routes; false to leave it to the host. */
+  rateLimit?: RateLimitOptions | false
+  /** Register @fastify/helmet with the plugin's CSP; false if the host sets its own. @default true */
+  helmet?: boolean
+  /** A folder whose templates replace the plugin's of the same name (layout.eta, pages/…, partials/…). */
+  templatesDir?: string
+  /** Called for every audit event (e.g. to e-mail the user). Errors are logged, never thrown. */
+  onEvent?: (event: TwoFactorEvent) => void | Promise<void>
+  /** Called when one account sees more than `alertThreshold` failed codes in `alertWindowMs`. */
+  alert?: (alert: TwoFactorAlert) => void | Promise<void>
+  /** @default 3 */
+  alertThreshold?: number
+  /** @default 300000 */
+  alertWindowMs?: number
+  /** The clock, ms since the epoch (tests inject one). @default Date.now */
+  clock?: () => number
+}
+
+export const DEFAULTS = {
+  prefix: '/2fa',
+  issuer: 'Fastify',
+  algorithm: 'SHA1' as TotpAlgorithm,
+  digits: 6,
+  period: 30,
+  window: 1,
+  pendingTtlMs: 5 * 60_000,
+  pendingAttempts: 5,
+  enrolmentTtlMs: 15 * 60_000,
+  lockoutThreshold: 5,
+  lockoutBaseMs: 15 * 60_000,
+  lockoutMaxMs: 24 * 60 * 60_000,
+  allowSkip: true,
+  signedInRedirect: '/',
+  loginPath: '/login',
+  migrate: true,
+  rateLimit: { max: 60, timeWindowMs: 60_000 },
+  helmet: true,
+  alertThreshold: 3,
+  alertWindowMs: 5 * 60_000,
+  sessionMaxAgeMs: 12 * 60 * 60_000,
+  cookieName: 'tf.sid'
+} as const
+
+export type ResolvedOptions = Required<Omit<TwoFactorOptions, 'keys' | 'templatesDir' | 'onEvent' | 'alert' | 'rateLimit' | 'session'>> & {
+  keys: string | undefined
+  templatesDir: string | undefined
+  onEvent: TwoFactorOptions['onEvent']
+  alert: TwoFactorOptions['alert']
+  rateLimit: Required<Omit<RateLimitOptions, 'redis'>> & { redis?: unknown } | false
+  session: Required<Omit<SessionOptions, 'store'>> & { store?: unknown }
+}
+
+export class OptionsError extends Error {
+  constructor (option: string, problem: string) {
+    super(`fastify-two-factor: option "${option}" ${problem}`)
+    this.name = 'OptionsError'
+  }
+}
+
+const isFn = (v: unknown): v is (...args: any[]) => unknown => typeof v === 'function'
+
+function positiveInt (name: string, value: unknown, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new OptionsError(name, `must be an integer between ${min} and ${max}`)
+  }
+  return value
+}
+
+function localPath (name: string, value: unknown): string {
+  if (typeof value !== 'string' || !value.startsWith('/') || value.startsWith('//')) {
+    throw new OptionsError(name, 'must be a path starting with a single "/"')
+  }
+  return value
+}
+
+export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') throw new OptionsError('options', 'must be an object')
+  const o = options as Partial<TwoFactorOptions>
+
+  const db = o.database as { select?: unknown, transaction?: unknown } | undefined
+  if (db === undefined || !isFn(db.select) || !isFn(db.transaction)) {
+    throw new OptionsError('database', 'must be a drizzle Postgres database (drizzle-orm/postgres-js or drizzle-orm/pglite)')
+  }
+
+  const accounts = o.accounts as Partial<AccountsAdapter> | undefined
+  if (accounts === undefined || accounts === null || typeof accounts !== 'object') {
+    throw new OptionsError('accounts', 'must be an adapter object with findUser, userId, label and verifyPassword')
+  }
+  for (const required of ['findUser', 'userId', 'label', 'verifyPassword'] as const) {
+    if (!isFn(accounts[required])) throw new OptionsError(`accounts.${required}`, 'must be a function')
+  }
+  for (const optional of ['isAdmin', 'roles', 'createdAt', 'listUsers', 'onSignedIn'] as const) {
+    if (accounts[optional] !== undefined && !isFn(accounts[optional])) throw new OptionsError(`accounts.${optional}`, 'must be a function when given')
+  }
+
+  const session = o.session
+  if (session === undefined || session === null || typeof session !== 'object') {
+    throw new OptionsError('session', 'must be an object with a secret')
+  }
+  const secrets = Array.isArray(session.secret) ? session.secret : [session.secret]
+  if (secrets.length === 0 || secrets.some((s) => typeof s !== 'string' || s.length < 32)) {
+    throw new OptionsError('session.secret', 'must be a string (or array of strings) of at least 32 characters')
+  }
+  if (session.secure !== undefined && typeof session.secure !== 'boolean') throw new OptionsError('session.secure', 'must be a boolean')
+  if (session.cookieName !== undefined && (typeof session.cookieName !== 'string' || !/^[\w.-]{1,64}$/.test(session.cookieName))) {
+    throw new OptionsError('session.cookieName', 'must be a cookie-safe name')
+  }
+
+  const prefix = o.prefix === undefined ? DEFAULTS.prefix : localPath('prefix', o.prefix)
+  if (prefix.endsWith('/')) throw new OptionsError('prefix', 'must not end with "/"')
+
+  if (o.issuer !== undefined && !isFn(o.issuer) && (typeof o.issuer !== 'string' || o.issuer.trim() === '' || o.issuer.includes(':'))) {
+    throw new OptionsError('issuer', 'must be a non-empty string without ":" or a function of the request')
+  }
+  const algorithm = o.algorithm ?? DEFAULTS.algorithm
+  if (!['SHA1', 'SHA256', 'SHA512'].includes(algorithm)) throw new OptionsError('algorithm', 'must be SHA1, SHA256 or SHA512')
+  const digits = o.digits === undefined ? DEFAULTS.digits : positiveInt('digits', o.digits, 6, 8)
+  const period = o.period === undefined ? DEFAULTS.period : positiveInt('period', o.period, 15, 120)
+  const window = o.window === undefined ? DEFAULTS.window : positiveInt('window', o.window, 0, 5)
+
+  if (o.keys !== undefined && typeof o.keys !== 'string') throw new OptionsError('keys', 'must be a string "id:base64key,..."')
+  for (const hook of ['onEvent', 'alert', 'clock'] as const) {
+    if (o[hook] !== undefined && !isFn(o[hook])) throw new OptionsError(hook, 'must be a function')
+  }
+  for (const flag of ['allowSkip', 'migrate', 'helmet'] as const) {
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') throw new OptionsError(flag, 'must be a boolean')
+  }
+  if (o.templatesDir !== undefined && typeof o.templatesDir !== 'string') throw new OptionsError('templatesDir', 'must be a folder path')
+
+  let rateLimit: ResolvedOptions['rateLimit'] = false
+  if (o.rateLimit !== false) {
+    const rl = o.rateLimit ?? {}
+    if (typeof rl !== 'object' || rl === null) throw new OptionsError('rateLimit', 'must be an object or false')
+    rateLimit = {
+      max: rl.max === undefined ? DEFAULTS.rateLimit.max : positiveInt('rateLimit.max', rl.max),
+      timeWindowMs: rl.timeWindowMs === undefined ? DEFAULTS.rateLimit.timeWindowMs : positiveInt('rateLimit.timeWindowMs', rl.timeWindowMs, 1000),
+      redis: rl.redis
+    }
+  }
+
+  const development = process.env.NODE_ENV === 'development'
+  return {
+    database: o.database!,
+    accounts: accounts as AccountsAdapter,
+    keys: o.keys,
+    session: {
+      secret: session.secret,
+      secure: session.secure ?? !development,
+      cookieName: session.cookieName ?? DEFAULTS.cookieName,
+      maxAgeMs: session.maxAgeMs === undefined ? DEFAULTS.sessionMaxAgeMs : positiveInt('session.maxAgeMs', session.maxAgeMs, 60_000),
+      store: session.store
+    },
+    prefix,
+    issuer: o.issuer ?? DEFAULTS.issuer,
+    algorithm,
+    digits,
+    period,
+    window,
+    pendingTtlMs: o.pendingTtlMs === undefined ? DEFAULTS.pendingTtlMs : positiveInt('pendingTtlMs', o.pendingTtlMs, 10_000),
+    pendingAttempts: o.pendingAttempts === undefined ? DEFAULTS.pendingAttempts : positiveInt('pendingAttempts', o.pendingAttempts, 1, 100),
+    enrolmentTtlMs: o.enrolmentTtlMs === undefined ? DEFAULTS.enrolmentTtlMs : positiveInt('enrolmentTtlMs', o.enrolmentTtlMs, 60_000),
+    lockoutThreshold: o.lockoutThreshold === undefined ? DEFAULTS.lockoutThreshold : positiveInt('lockoutThreshold', o.lockoutThreshold, 1, 100),
+    lockoutBaseMs: o.lockoutBaseMs === undefined ? DEFAULTS.lockoutBaseMs : positiveInt('lockoutBaseMs', o.lockoutBaseMs, 1000),
+    lockoutMaxMs: o.lockoutMaxMs === undefined ? DEFAULTS.lockoutMaxMs : positiveInt('lockoutMaxMs', o.lockoutMaxMs, 1000),
+    allowSkip: o.allowSkip ?? DEFAULTS.allowSkip,
+    signedInRedirect: o.signedInRedirect === undefined ? DEFAULTS.signedInRedirect : localPath('signedInRedirect', o.signedInRedirect),
+    loginPath: o.loginPath === undefined ? DEFAULTS.loginPath : localPath('loginPath', o.loginPath),
+    migrate: o.migrate ?? DEFAULTS.migrate,
+    rateLimit,
+    helmet: o.helmet ?? DEFAULTS.helmet,
+    templatesDir: o.templatesDir,
+    onEvent: o.onEvent,
+    alert: o.alert,
+    alertThreshold: o.alertThreshold === undefined ? DEFAULTS.alertThreshold : positiveInt('alertThreshold', o.alertThreshold),
+    alertWindowMs: o.alertWindowMs === undefined ? DEFAULTS.alertWindowMs : positiveInt('alertWindowMs', o.alertWindowMs, 1000),
+    clock: o.clock ?? Date.now
+  }
+}

@@ -1,0 +1,56 @@
+// Scripts and styles served by the plugin itself: htmx from node_modules and the plugin's own
+// small script and stylesheet. No CDN, no inline script, so the CSP can forbid both.
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import type { FastifyInstance } from 'fastify'
+import type { RouteContext } from './context.ts'
+
+const ASSETS_DIR = new URL('../../assets/', import.meta.url)
+
+interface Asset {
+  body: Buffer
+  type: string
+  /** Content hash, put in the URL so the file can be cached for a year. */
+  version: string
+}
+
+function load (path: string, type: string): Asset {
+  const body = readFileSync(path)
+  return { body, type, version: createHash('sha256').update(body).digest('hex').slice(0, 12) }
+}
+
+export function loadAssets (): Record<'htmx' | 'script' | 'styles', Asset> {
+  const require = createRequire(import.meta.url)
+  return {
+    htmx: load(require.resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'),
+    script: load(fileURLToPath(new URL('two-factor.js', ASSETS_DIR)), 'text/javascript; charset=utf-8'),
+    styles: load(fileURLToPath(new URL('two-factor.css', ASSETS_DIR)), 'text/css; charset=utf-8')
+  }
+}
+
+export type Assets = ReturnType<typeof loadAssets>
+
+export const ASSET_FILES = { htmx: 'htmx.min.js', script: 'two-factor.js', styles: 'two-factor.css' } as const
+
+export function assetPaths (prefix: string, assets: Assets): { htmx: string, script: string, styles: string } {
+  return {
+    htmx: `${prefix}/assets/${ASSET_FILES.htmx}?v=${assets.htmx.version}`,
+    script: `${prefix}/assets/${ASSET_FILES.script}?v=${assets.script.version}`,
+    styles: `${prefix}/assets/${ASSET_FILES.styles}?v=${assets.styles.version}`
+  }
+}
+
+export async function assetRoutes (app: FastifyInstance, ctx: RouteContext & { assets: Assets }): Promise<void> {
+  for (const [key, file] of Object.entries(ASSET_FILES) as Array<[keyof Assets, string]>) {
+    const asset = ctx.assets[key]
+    app.get(`/assets/${file}`, ctx.open, async (_request, reply) => {
+      return reply
+        .type(asset.type)
+        .header('Cache-Control', 'public, max-age=31536000, immutable')
+        .header('ETag', `"${asset.version}"`)
+        .send(asset.body)
+    })
+  }
+}

@@ -1,0 +1,111 @@
+// Self-service settings (SPEC §7): status, turn off, new recovery codes. Both changes ask for
+// the account password, so a session left open on a shared computer can't quietly weaken 2FA.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { TwoFactorStatus } from '../service.ts'
+import { bodyOf, stateOf, type RouteContext } from './context.ts'
+
+/** At this many codes left or fewer, the settings page invites regeneration (SPEC §4). */
+export const LOW_RECOVERY_CODES = 3
+
+export async function settingsRoutes (app: FastifyInstance, ctx: RouteContext): Promise<void> {
+  const { options, service, renderer } = ctx
+  const { prefix, loginPath } = options
+
+  function signedInUser (request: FastifyRequest): string | null {
+    const state = stateOf(request, options)
+    return state?.state === 'signed-in' ? state.userId : null
+  }
+
+  function pleaseSignIn (request: FastifyRequest, reply: FastifyReply) {
+    return renderer.send(request, reply, {
+      page: 'pages/message',
+      partial: 'partials/message',
+      title: 'Sign in',
+      status: 401,
+      json: { error: 'second_factor_required', message: 'Please sign in first.', next: loginPath },
+      data: { message: 'Please sign in first.', link: { href: loginPath, text: 'Sign in' } }
+    })
+  }
+
+  function statusJson (status: TwoFactorStatus) {
+    return {
+      enabled: status.enabled,
+      enabledAt: status.enabledAt?.toISOString() ?? null,
+      recoveryCodesLeft: status.recoveryCodesLeft,
+      required: status.required,
+      requiredBy: status.required ? status.requiredBy : null
+    }
+  }
+
+  function renderSettings (request: FastifyRequest, reply: FastifyReply, status: TwoFactorStatus, extra: {
+    error?: { form: 'disable' | 'regenerate', message: string }
+    notice?: string
+    recoveryCodes?: string[]
+    httpStatus?: number
+    json?: unknown
+  } = {}) {
+    return renderer.send(request, reply, {
+      page: 'pages/settings',
+      partial: 'partials/settings',
+      title: 'Two-factor authentication',
+      status: extra.httpStatus,
+      noStore: extra.recoveryCodes !== undefined,
+      json: extra.json ?? statusJson(status),
+      data: {
+        settings: {
+          status,
+          low: status.enabled && status.recoveryCodesLeft <= LOW_RECOVERY_CODES,
+          error: extra.error,
+          notice: extra.notice,
+          recoveryCodes: extra.recoveryCodes,
+          prefix
+        }
+      }
+    })
+  }
+
+  app.get('/settings', async (request, reply) => {
+    const userId = signedInUser(request)
+    if (userId === null) return pleaseSignIn(request, reply)
+    return renderSettings(request, reply, await service.status(userId))
+  })
+
+  app.post('/disable', ctx.post, async (request, reply) => {
+    const userId = signedInUser(request)
+    if (userId === null) return pleaseSignIn(request, reply)
+    const status = await service.status(userId)
+    if (status.required) {
+      const message = `Two-factor authentication is required for your account (${status.requiredBy}), so it can’t be turned off. An administrator can lift the requirement.`
+      return renderSettings(request, reply, status, { error: { form: 'disable', message }, httpStatus: 409, json: { error: 'not_allowed_by_policy', message } })
+    }
+    if (!await service.checkPassword(userId, bodyOf(request).password)) {
+      const message = 'That password is not right.'
+      return renderSettings(request, reply, status, { error: { form: 'disable', message }, httpStatus: 422, json: { error: 'wrong_password', message } })
+    }
+    await service.disable(userId, request, request.session.sessionId)
+    return renderSettings(request, reply, await service.status(userId), {
+      notice: 'Two-factor authentication is off. Your authenticator entry and recovery codes no longer work.',
+      json: { enabled: false }
+    })
+  })
+
+  app.post('/recovery-codes', ctx.post, async (request, reply) => {
+    const userId = signedInUser(request)
+    if (userId === null) return pleaseSignIn(request, reply)
+    const status = await service.status(userId)
+    if (!status.enabled) {
+      const message = 'Turn on two-factor authentication first.'
+      return renderSettings(request, reply, status, { error: { form: 'regenerate', message }, httpStatus: 409, json: { error: 'not_allowed_by_policy', message } })
+    }
+    if (!await service.checkPassword(userId, bodyOf(request).password)) {
+      const message = 'That password is not right.'
+      return renderSettings(request, reply, status, { error: { form: 'regenerate', message }, httpStatus: 422, json: { error: 'wrong_password', message } })
+    }
+    const recoveryCodes = await service.regenerateRecoveryCodes(userId, request)
+    return renderSettings(request, reply, await service.status(userId), {
+      notice: 'New recovery codes are ready. Your old codes no longer work.',
+      recoveryCodes,
+      json: { recoveryCodes }
+    })
+  })
+}

@@ -1,0 +1,52 @@
+// One database per test file: an in-memory PGlite by default, or a fresh database on the
+// real server named by DATABASE_URL (created here, dropped at teardown).
+import { randomBytes } from 'node:crypto'
+import { PGlite } from '@electric-sql/pglite'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+import type { TwoFactorDatabase } from '../../plugin/index.ts'
+
+export interface TestDatabase {
+  db: TwoFactorDatabase
+  kind: 'pglite' | 'postgres'
+  /** Connection string of the per-file database (real server only). */
+  url?: string
+  close (): Promise<void>
+}
+
+interface Teardown { teardown (fn: () => Promise<void> | void): void }
+
+export const usingPostgres = (): boolean => (process.env.DATABASE_URL ?? '') !== ''
+
+export async function createTestDatabase (t: Teardown): Promise<TestDatabase> {
+  const database = usingPostgres() ? await createPostgresDatabase() : await createPgliteDatabase()
+  t.teardown(() => database.close())
+  return database
+}
+
+async function createPgliteDatabase (): Promise<TestDatabase> {
+  const client = new PGlite()
+  await client.waitReady
+  return { db: drizzlePglite(client) as unknown as TwoFactorDatabase, kind: 'pglite', close: () => client.close() }
+}
+
+async function createPostgresDatabase (): Promise<TestDatabase> {
+  const adminUrl = new URL(process.env.DATABASE_URL!)
+  const name = `tf_test_${randomBytes(6).toString('hex')}`
+  const admin = postgres(adminUrl.toString(), { max: 1, onnotice: () => {} })
+  await admin.unsafe(`create database ${name}`)
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  const client = postgres(url.toString(), { max: 20, onnotice: () => {} })
+  return {
+    db: drizzlePostgres(client) as unknown as TwoFactorDatabase,
+    kind: 'postgres',
+    url: url.toString(),
+    close: async () => {
+      await client.end({ timeout: 5 })
+      await admin.unsafe(`drop database if exists ${name} with (force)`)
+      await admin.end({ timeout: 5 })
+    }
+  }
+}
