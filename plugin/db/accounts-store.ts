@@ -109,7 +109,7 @@ export class AccountsStore {
     const rows = await this.db.update(accounts).set({
       failedAttempts: sql`case when ${reachesLimit} then 0 else ${accounts.failedAttempts} + 1 end`,
       lockouts: sql`case when ${reachesLimit} then ${accounts.lockouts} + 1 else ${accounts.lockouts} end`,
-      lockedUntil: sql`case when ${reachesLimit} then ${now}::timestamptz + make_interval(secs => ${lockSeconds}) else ${accounts.lockedUntil} end`,
+      lockedUntil: sql`case when ${reachesLimit} then ${now.toISOString()}::timestamptz + make_interval(secs => ${lockSeconds}) else ${accounts.lockedUntil} end`,
       updatedAt: now
     }).where(and(eq(accounts.userId, userId), notLockedAt(now)))
       .returning({ failedAttempts: accounts.failedAttempts, lockedUntil: accounts.lockedUntil })

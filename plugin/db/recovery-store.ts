@@ -27,7 +27,7 @@ export class RecoveryStore {
         eq(recoveryCodes.userId, userId),
         inArray(recoveryCodes.digest, candidateDigests),
         isNull(recoveryCodes.usedAt),
-        sql`not exists (select 1 from ${accounts} where ${accounts.userId} = ${userId} and ${accounts.lockedUntil} > ${now})`
+        sql`not exists (select 1 from ${accounts} where ${accounts.userId} = ${userId} and ${accounts.lockedUntil} > ${now.toISOString()}::timestamptz)`
       ))
       .returning({ digest: recoveryCodes.digest })
     return rows.length === 1
