@@ -1,7 +1,7 @@
 // The demo host app (SPEC §15): its own users table with scrypt passwords and its own
 // password-lockout counter, a login page, a dashboard and an admin page, using the plugin the
 // way an app owner would.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
 import { and, count, eq, ilike, sql } from 'drizzle-orm'
 import twoFactor, { type AccountsAdapter, type TwoFactorDatabase, type TwoFactorOptions } from '../plugin/index.ts'
 import { hashPassword, verifyPassword } from './passwords.ts'
@@ -20,6 +20,8 @@ export interface DemoAppOptions {
   logger?: FastifyServerOptions['logger']
   /** Extra plugin options (tests use them for hooks). */
   twoFactor?: Partial<TwoFactorOptions>
+  /** Sees every route as it is registered, the plugin's included (the gate-bypass test lists them). */
+  onRoute?: (route: RouteOptions) => void
 }
 
 /** The host's own password lockout: 10 wrong passwords lock the password for 15 minutes. */
@@ -43,6 +45,7 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
   const db = options.database
   const clock = options.clock ?? Date.now
   const app = Fastify({ logger: options.logger ?? false, trustProxy: false })
+  if (options.onRoute !== undefined) app.addHook('onRoute', options.onRoute)
   await ensureDemoSchema(db)
 
   const findUser = async (id: string): Promise<DemoUser | undefined> =>
@@ -118,7 +121,7 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
       if (user !== undefined) {
         await db.update(demoUsers).set({
           failedLogins: sql`${demoUsers.failedLogins} + 1`,
-          lockedUntil: sql`case when ${demoUsers.failedLogins} + 1 >= ${PASSWORD_LOCKOUT.threshold} then ${now}::timestamptz + interval '${sql.raw(String(PASSWORD_LOCKOUT.minutes))} minutes' else ${demoUsers.lockedUntil} end`
+          lockedUntil: sql`case when ${demoUsers.failedLogins} + 1 >= ${PASSWORD_LOCKOUT.threshold} then ${now.toISOString()}::timestamptz + interval '${sql.raw(String(PASSWORD_LOCKOUT.minutes))} minutes' else ${demoUsers.lockedUntil} end`
         }).where(and(eq(demoUsers.id, user.id)))
       }
       return refuse('That username and password don’t match.')
@@ -135,6 +138,22 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
     return reply.redirect('/login', 303)
   })
 
+  // A sensitive page: step-up asks for a code entered in the last 10 minutes (SPEC §11).
+  app.get('/export', { config: { twoFactor: { freshWithin: '10m' } } }, async (request, reply) => {
+    const user = await signedInUser(request)
+    if (user === undefined) return reply.redirect('/login', 303)
+    if (wantsJson(request.headers.accept)) return { user: { id: user.id, username: user.username, role: user.role, createdAt: user.createdAt } }
+    return reply.type('text/html').send(page({
+      title: 'Export your data',
+      csrfToken: reply.generateCsrf(),
+      user,
+      body: `<section class="tf-card" aria-labelledby="export-title">
+        <h1 id="export-title">Export your data</h1>
+        <p>This page asks for a recent two-factor code: ${escapeHtml(user.username)}, role ${escapeHtml(user.role)}.</p>
+      </section>`
+    }))
+  })
+
   app.get('/', async (request, reply) => {
     const user = await signedInUser(request)
     if (user === undefined) return reply.redirect('/login', 303)
@@ -148,7 +167,7 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
       body: `<section class="tf-card" aria-labelledby="dash-title">
         <h1 id="dash-title">Welcome, ${escapeHtml(user.username)}</h1>
         <p>You are signed in. Two-factor authentication is <strong>${status.enabled ? 'on' : 'off'}</strong>.</p>
-        <p><a class="tf-button" href="/2fa/settings">Two-factor settings</a></p>
+        <p><a class="tf-button" href="/2fa/settings">Two-factor settings</a> <a href="/export">Export your data</a> (asks for a fresh code)</p>
       </section>`
     }))
   })

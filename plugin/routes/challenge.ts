@@ -56,6 +56,18 @@ export async function challengeRoutes (app: FastifyInstance, ctx: RouteContext):
       return render(request, reply, { method, attemptsLeft: attemptsLeft < options.pendingAttempts ? attemptsLeft : null })
     }
     if (state?.state === 'signed-in' && state.stepUpReturnTo !== undefined) {
+      // A step-up needs a second factor to step up with.
+      if (!(await service.status(state.userId)).enabled) {
+        const message = 'This page asks for a code from your authenticator app. Turn on two-factor authentication first.'
+        return renderer.send(request, reply, {
+          page: 'pages/message',
+          partial: 'partials/message',
+          title: 'Two-factor authentication needed',
+          status: 403,
+          json: { error: 'second_factor_required', message, next: `${prefix}/setup` },
+          data: { message, link: { href: `${prefix}/setup`, text: 'Turn it on' } }
+        })
+      }
       return render(request, reply, { method, stepUp: true })
     }
     if (state?.state === 'pending-setup') return renderer.redirect(request, reply, `${prefix}/setup`, { state: state.state })
