@@ -105,6 +105,7 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
     }
   })
   fastify.addHook('preHandler', createGate({ prefix: options.prefix, clock: options.clock }))
+  if (ownSessionStore !== null) pruneSessionsHourly(fastify, ownSessionStore)
 
   const assets = loadAssets()
   const paths = assetPaths(options.prefix, assets)
@@ -188,6 +189,18 @@ async function registerWebPlumbing (fastify: FastifyInstance, options: ReturnTyp
       ...(options.rateLimit.redis !== undefined ? { redis: options.rateLimit.redis as never } : {})
     })
   }
+}
+
+/**
+ * Expired sessions are never read again (the store checks expiry on read) but would pile up;
+ * one DELETE an hour keeps the table small. The timer doesn't keep the process alive.
+ */
+function pruneSessionsHourly (fastify: FastifyInstance, store: PgSessionStore): void {
+  const timer = setInterval(() => {
+    store.pruneExpired().catch(() => fastify.log.warn('two-factor: pruning expired sessions failed'))
+  }, 60 * 60_000)
+  timer.unref()
+  fastify.addHook('onClose', async () => clearInterval(timer))
 }
 
 function answerError (error: FastifyError, request: FastifyRequest, reply: FastifyReply, renderer: Renderer): FastifyReply {
