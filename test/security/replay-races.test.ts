@@ -1,0 +1,127 @@
+// Attack: use one code twice, by replaying it later or by racing many submissions at once
+// (SPEC §2 single use, §4 recovery codes, §5 failure counter). On a real Postgres the 50
+// requests run on 20 connections at once; on PGlite they interleave on one.
+import t from 'tap'
+import { and, eq } from 'drizzle-orm'
+import { events } from '../../plugin/db/schema.ts'
+import { codeFor, createHarness, enrol, manualKeyFrom, PASSWORDS, passwordStep, type Harness } from '../helpers/demo.ts'
+import { accountOf, pendingClient, pendingClients, recoveryCodesIn, statusCounts, unusedRecoveryCodes } from './support.ts'
+
+const RACERS = 50
+
+async function eventCount (h: Harness, userId: string, type: string): Promise<number> {
+  return (await h.database.db.select().from(events).where(and(eq(events.userId, userId), eq(events.type, type)))).length
+}
+
+t.test('replay and races', async (t) => {
+  const h = await createHarness(t)
+  const unlock = async (userId: string) => { await h.app.twoFactor.unlock(userId, { actor: 'test' }) }
+  let aliceCodes: string[] = []
+
+  t.test('the code that confirmed enrolment does not sign in afterwards', async (t) => {
+    const client = h.client()
+    await passwordStep(client, 'bob', PASSWORDS.bob)
+    const manualKey = manualKeyFrom((await client.get('/2fa/setup')).body)
+    const code = codeFor(manualKey, h.clock.ms)
+    t.equal((await client.post('/2fa/setup/confirm', { code })).statusCode, 200, 'enrolment confirmed')
+    t.equal((await client.post('/2fa/setup/finish')).statusCode, 200)
+    await client.post('/2fa/logout')
+
+    // Same 30-second step: the confirming code is the most recently used one.
+    const later = await pendingClient(h, 'bob', PASSWORDS.bob)
+    const replay = await later.post('/2fa/challenge', { code })
+    t.equal(replay.statusCode, 422, 'refused')
+    t.equal((await later.get('/')).headers.location, '/2fa/challenge', 'still pending')
+    h.clock.advance(30_000)
+    const fresh = await later.post('/2fa/challenge', { code: codeFor(manualKey, h.clock.ms) })
+    t.equal(fresh.headers.location, '/', 'the next step’s code works')
+    h.clock.advance(30_000)
+  })
+
+  t.test('10 concurrent confirmations of one code enrol once, with one set of recovery codes', async (t) => {
+    // One signed-in user (no 2FA yet) with ten tabs open on the same wizard.
+    const first = h.client()
+    t.equal((await passwordStep(first, 'alice', PASSWORDS.alice)).headers.location, '/')
+    const manualKey = manualKeyFrom((await first.get('/2fa/setup')).body)
+    const tabs = [first]
+    for (let i = 1; i < 10; i++) {
+      const tab = h.client()
+      await passwordStep(tab, 'alice', PASSWORDS.alice)
+      t.equal(manualKeyFrom((await tab.get('/2fa/setup')).body), manualKey, 'every tab resumes the same pending secret')
+      tabs.push(tab)
+    }
+    const code = codeFor(manualKey, h.clock.ms)
+    const responses = await Promise.all(tabs.map((tab) => tab.post('/2fa/setup/confirm', { code })))
+    const counts = statusCounts(responses.map((r) => r.statusCode))
+    t.same(counts, { 200: 1, 422: 9 }, 'one confirmation, nine refusals, no 5xx')
+    const winner = responses.find((r) => r.statusCode === 200)!
+    const shown = recoveryCodesIn(winner.body)
+    t.equal(shown.length, 10)
+    aliceCodes = shown
+    t.equal(await unusedRecoveryCodes(h, 'alice'), 10, 'exactly one set stored')
+    t.equal(await eventCount(h, 'alice', 'enrolment.completed'), 1, 'one enrolment.completed event')
+
+    // The codes the winner was shown are the ones that work.
+    h.clock.advance(30_000)
+    const later = await pendingClient(h, 'alice', PASSWORDS.alice)
+    t.equal((await later.post('/2fa/challenge', { recoveryCode: shown[0] })).statusCode, 200, 'a shown recovery code signs in')
+    h.clock.advance(30_000)
+  })
+
+  t.test(`one TOTP code from ${RACERS} pending sessions at once: exactly one signs in`, async (t) => {
+    const { manualKey } = await enrol(h, 'admin', PASSWORDS.admin)
+    const racers = await pendingClients(h, 'admin', PASSWORDS.admin, RACERS)
+    const code = codeFor(manualKey, h.clock.ms)
+    const responses = await Promise.all(racers.map((c) => c.post('/2fa/challenge', { code })))
+    const counts = statusCounts(responses.map((r) => r.statusCode))
+    t.equal(counts[303], 1, 'one success')
+    t.equal((counts[422] ?? 0) + (counts[423] ?? 0), RACERS - 1, 'every other submission refused (422, or 423 once the losers lock the account)')
+    const reached = await Promise.all(racers.map(async (c) => (await c.get('/admin')).statusCode))
+    t.same(statusCounts(reached), { 200: 1, 303: RACERS - 1 }, 'exactly one session reaches the admin page')
+    t.equal(await eventCount(h, 'admin', 'challenge.succeeded'), 1, 'one challenge.succeeded event')
+    h.clock.advance(30_000)
+    await unlock('admin')
+  })
+
+  t.test(`one recovery code from ${RACERS} pending sessions at once: exactly one signs in`, async (t) => {
+    await unlock('alice')
+    const before = await unusedRecoveryCodes(h, 'alice')
+    const racers = await pendingClients(h, 'alice', PASSWORDS.alice, RACERS)
+    const responses = await Promise.all(racers.map((c) => c.post('/2fa/challenge', { recoveryCode: aliceCodes[3] })))
+    const counts = statusCounts(responses.map((r) => r.statusCode))
+    t.equal(counts[200], 1, 'one success')
+    t.equal((counts[422] ?? 0) + (counts[423] ?? 0), RACERS - 1, 'every other use refused, no 5xx')
+    t.equal(await unusedRecoveryCodes(h, 'alice'), before - 1, 'exactly one code consumed')
+    const reached = await Promise.all(racers.map(async (c) => (await c.get('/')).statusCode))
+    t.same(statusCounts(reached), { 200: 1, 303: RACERS - 1 }, 'exactly one session signed in')
+    await unlock('alice')
+  })
+
+  t.test(`${RACERS} concurrent wrong codes engage the lock exactly once`, async (t) => {
+    await unlock('alice')
+    const lockoutsBefore = await eventCount(h, 'alice', 'lockout.started')
+    const racers = await pendingClients(h, 'alice', PASSWORDS.alice, RACERS)
+    const responses = await Promise.all(racers.map((c, i) => c.post('/2fa/challenge', { code: String(100000 + i) }, { json: true })))
+    const counts = statusCounts(responses.map((r) => r.statusCode))
+    // Failures 1-4 are counted and answered 422; the 5th starts the lock; the rest find it locked
+    // and are not counted (a lost update would show up here as extra 422s or a second lock).
+    t.same(counts, { 422: 4, 423: RACERS - 4 }, 'four plain failures, then locked')
+    const account = await accountOf(h, 'alice')
+    t.equal(account?.lockouts, 1, 'one lockout recorded')
+    t.equal(account?.failedAttempts, 0, 'the counter restarted when the lock began')
+    t.equal(account?.lockedUntil?.getTime(), h.clock.ms + 15 * 60_000, 'locked for the first 15 minutes')
+    t.equal(await eventCount(h, 'alice', 'lockout.started') - lockoutsBefore, 1, 'one lockout.started event')
+    await unlock('alice')
+  })
+
+  t.test(`${RACERS} concurrent wrong codes below the threshold are each counted`, async (t) => {
+    // A second app on the same database with a threshold above the burst: the counter must
+    // land on exactly 50, so no increment was lost to a race.
+    const wide = await createHarness(t, { database: h.database, clock: h.clock, app: { twoFactor: { lockoutThreshold: 100 } } })
+    await unlock('alice')
+    const racers = await pendingClients(wide, 'alice', PASSWORDS.alice, RACERS)
+    const responses = await Promise.all(racers.map((c) => c.post('/2fa/challenge', { code: '000000' })))
+    t.same(statusCounts(responses.map((r) => r.statusCode)), { 422: RACERS }, 'all refused, none locked')
+    t.equal((await accountOf(h, 'alice'))?.failedAttempts, RACERS, `the failure counter is exactly ${RACERS}`)
+  })
+})
