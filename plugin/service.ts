@@ -4,7 +4,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import QRCode from 'qrcode'
 import { base32Encode, groupBy4 } from './core/base32.ts'
 import type { Keyring } from './core/keyring.ts'
-import { DEFAULT_POLICY, describeRequirement, evaluatePolicy, normalisePolicy, type PolicySettings, type Requirement } from './core/policy.ts'
+import { DEFAULT_POLICY, describeRequirement, evaluatePolicy, normalisePolicy, signInStep, type PolicySettings, type Requirement } from './core/policy.ts'
 import { generateRecoveryCodes, normaliseRecoveryCode, recoveryDigest, UNMATCHABLE_CODE } from './core/recovery.ts'
 import { findClockDrift, generateSecret, otpauthUri, parseTotpInput, verifyTotp, type TotpParams } from './core/totp.ts'
 import type { AccountRow, AccountsStore, LockoutRule } from './db/accounts-store.ts'
@@ -132,7 +132,8 @@ export class TwoFactorService {
 
   async setPolicy (input: PolicySettings, context: ActorContext): Promise<PolicySettings> {
     const previous = await this.policy()
-    const next = normalisePolicy(input, previous)
+    // When the grace period started is the server's to say, never the form's.
+    const next = normalisePolicy({ ...input, requireAllSince: previous.requireAllSince }, previous)
     // The grace period counts from the moment "require for everyone" is switched on.
     if (next.requireAll && !previous.requireAll) next.requireAllSince = this.now().toISOString()
     if (!next.requireAll) next.requireAllSince = null
@@ -219,8 +220,7 @@ export class TwoFactorService {
       account = { ...account, required: true }
     }
     const requirement = this.requirementFor(profile, account, await this.policy())
-    if (isEnrolled(account)) return { state: 'pending', requirement }
-    return { state: requirement.required ? 'pending-setup' : 'signed-in', requirement }
+    return { state: signInStep(requirement, isEnrolled(account)), requirement }
   }
 
   /**
