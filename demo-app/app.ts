@@ -138,6 +138,22 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
     return reply.redirect('/login', 303)
   })
 
+  // A password change ends the user's other sessions, half-done sign-ins included: a code must
+  // not finish a sign-in begun with the old password. (An API route; the demo has no page for it.)
+  app.post('/password', { preHandler: app.csrfProtection }, async (request, reply) => {
+    const user = await signedInUser(request)
+    if (user === undefined) return reply.redirect('/login', 303)
+    const body = (request.body ?? {}) as Record<string, unknown>
+    const current = typeof body.currentPassword === 'string' ? body.currentPassword.slice(0, 1024) : ''
+    const next = typeof body.newPassword === 'string' ? body.newPassword : ''
+    if (next.length < 12 || next.length > 1024 || !await verifyPassword(current, user.passwordHash)) {
+      return reply.code(422).send({ error: 'invalid_input', message: 'Enter your current password and a new one of at least 12 characters.' })
+    }
+    await db.update(demoUsers).set({ passwordHash: await hashPassword(next) }).where(eq(demoUsers.id, user.id))
+    await app.twoFactor.sessionStore?.destroyUserSessions(user.id, request.session.sessionId)
+    return { changed: true }
+  })
+
   // A sensitive page: step-up asks for a code entered in the last 10 minutes (SPEC §11).
   app.get('/export', { config: { twoFactor: { freshWithin: '10m' } } }, async (request, reply) => {
     const user = await signedInUser(request)

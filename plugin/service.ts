@@ -272,6 +272,9 @@ export class TwoFactorService {
     await this.deps.audit.record(request, 'challenge.failed', { userId, details: { reason } })
     if (outcome.lockStarted && outcome.lockedUntil !== null) {
       await this.deps.audit.record(request, 'lockout.started', { userId, details: { until: outcome.lockedUntil.toISOString() } })
+      // Someone with the password is guessing codes: end the user's other sessions (signed-in
+      // and pending), as disable and reset do, so none outlasts the lock unnoticed.
+      await this.deps.sessions?.destroyUserSessions(userId, request.session?.sessionId)
       return { ok: false, reason: 'locked', lockedUntil: outcome.lockedUntil, driftMinutes: null }
     }
     if (outcome.lockedUntil !== null && outcome.lockedUntil > this.now()) {

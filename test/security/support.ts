@@ -33,6 +33,11 @@ export async function accountOf (h: Harness, userId: string) {
   return rows[0]
 }
 
+/** Test set-up between rounds: a clean failure counter and no lock (as after a success). */
+export async function clearFailures (h: Harness, userId: string): Promise<void> {
+  await h.database.db.update(accounts).set({ failedAttempts: 0, lockouts: 0, lockedUntil: null }).where(eq(accounts.userId, userId))
+}
+
 export async function unusedRecoveryCodes (h: Harness, userId: string): Promise<number> {
   const rows = await h.database.db.select().from(recoveryCodes).where(eq(recoveryCodes.userId, userId))
   return rows.filter((row) => row.usedAt === null).length
