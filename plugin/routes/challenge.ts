@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { completeSignIn } from '../request-context.ts'
 import type { ChallengeOutcome } from '../service.ts'
 import { bodyOf, stateOf, type RouteContext } from './context.ts'
+import { LOW_RECOVERY_CODES } from './settings.ts'
 
 type Method = 'totp' | 'recovery'
 
@@ -108,9 +109,10 @@ export async function challengeRoutes (app: FastifyInstance, ctx: RouteContext):
     if (outcome.method === 'recovery') {
       return renderer.send(request, reply, {
         page: 'pages/recovery-used',
+        partial: 'partials/recovery-used',
         title: 'Signed in with a recovery code',
         json: { state: 'signed-in', redirect, recoveryCodesLeft: outcome.recoveryCodesLeft },
-        data: { remaining: outcome.recoveryCodesLeft, redirect, settingsPath: `${prefix}/settings` }
+        data: { remaining: outcome.recoveryCodesLeft, lowAt: LOW_RECOVERY_CODES, redirect, settingsPath: `${prefix}/settings` }
       })
     }
     return renderer.redirect(request, reply, redirect, { state: 'signed-in' })

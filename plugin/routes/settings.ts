@@ -3,9 +3,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { TwoFactorStatus } from '../service.ts'
 import { bodyOf, stateOf, type RouteContext } from './context.ts'
+import { recoveryPanel, type RecoveryPanel } from './recovery-panel.ts'
 
 /** At this many codes left or fewer, the settings page invites regeneration (SPEC §4). */
 export const LOW_RECOVERY_CODES = 3
+
+/** "required: admin account; required: role staff" → "admin account; role staff", for "Required: Yes (…)". */
+export function requiredBecause (status: TwoFactorStatus): string {
+  return status.requiredBy.split('; ').map((rule) => rule.replace(/^required:?\s*/, '')).join('; ')
+}
 
 export async function settingsRoutes (app: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { options, service, renderer } = ctx
@@ -37,10 +43,10 @@ export async function settingsRoutes (app: FastifyInstance, ctx: RouteContext): 
     }
   }
 
-  function renderSettings (request: FastifyRequest, reply: FastifyReply, status: TwoFactorStatus, extra: {
+  async function renderSettings (request: FastifyRequest, reply: FastifyReply, status: TwoFactorStatus, extra: {
     error?: { form: 'disable' | 'regenerate', message: string }
     notice?: string
-    recoveryCodes?: string[]
+    recoveryPanel?: RecoveryPanel
     httpStatus?: number
     json?: unknown
   } = {}) {
@@ -49,15 +55,17 @@ export async function settingsRoutes (app: FastifyInstance, ctx: RouteContext): 
       partial: 'partials/settings',
       title: 'Two-factor authentication',
       status: extra.httpStatus,
-      noStore: extra.recoveryCodes !== undefined,
+      noStore: extra.recoveryPanel !== undefined,
       json: extra.json ?? statusJson(status),
       data: {
         settings: {
           status,
+          account: (await service.profile(status.userId))?.label ?? status.userId,
+          requiredBecause: requiredBecause(status),
           low: status.enabled && status.recoveryCodesLeft <= LOW_RECOVERY_CODES,
           error: extra.error,
           notice: extra.notice,
-          recoveryCodes: extra.recoveryCodes,
+          recoveryPanel: extra.recoveryPanel,
           prefix
         }
       }
@@ -67,7 +75,7 @@ export async function settingsRoutes (app: FastifyInstance, ctx: RouteContext): 
   app.get('/settings', async (request, reply) => {
     const userId = signedInUser(request)
     if (userId === null) return pleaseSignIn(request, reply)
-    return renderSettings(request, reply, await service.status(userId))
+    return await renderSettings(request, reply, await service.status(userId))
   })
 
   app.post('/disable', ctx.post, async (request, reply) => {
@@ -75,15 +83,15 @@ export async function settingsRoutes (app: FastifyInstance, ctx: RouteContext): 
     if (userId === null) return pleaseSignIn(request, reply)
     const status = await service.status(userId)
     if (status.required) {
-      const message = `Two-factor authentication is required for your account (${status.requiredBy}), so it can’t be turned off. An administrator can lift the requirement.`
-      return renderSettings(request, reply, status, { error: { form: 'disable', message }, httpStatus: 409, json: { error: 'not_allowed_by_policy', message } })
+      const message = `Two-factor authentication is required for your account (${requiredBecause(status)}), so it can’t be turned off. An administrator can lift the requirement.`
+      return await renderSettings(request, reply, status, { error: { form: 'disable', message }, httpStatus: 409, json: { error: 'not_allowed_by_policy', message } })
     }
     if (!await service.checkPassword(userId, bodyOf(request).password)) {
       const message = 'That password is not right.'
-      return renderSettings(request, reply, status, { error: { form: 'disable', message }, httpStatus: 422, json: { error: 'wrong_password', message } })
+      return await renderSettings(request, reply, status, { error: { form: 'disable', message }, httpStatus: 422, json: { error: 'wrong_password', message } })
     }
     await service.disable(userId, request, request.session.sessionId)
-    return renderSettings(request, reply, await service.status(userId), {
+    return await renderSettings(request, reply, await service.status(userId), {
       notice: 'Two-factor authentication is off. Your authenticator entry and recovery codes no longer work.',
       json: { enabled: false }
     })
@@ -95,16 +103,16 @@ export async function settingsRoutes (app: FastifyInstance, ctx: RouteContext): 
     const status = await service.status(userId)
     if (!status.enabled) {
       const message = 'Turn on two-factor authentication first.'
-      return renderSettings(request, reply, status, { error: { form: 'regenerate', message }, httpStatus: 409, json: { error: 'not_allowed_by_policy', message } })
+      return await renderSettings(request, reply, status, { error: { form: 'regenerate', message }, httpStatus: 409, json: { error: 'not_allowed_by_policy', message } })
     }
     if (!await service.checkPassword(userId, bodyOf(request).password)) {
       const message = 'That password is not right.'
-      return renderSettings(request, reply, status, { error: { form: 'regenerate', message }, httpStatus: 422, json: { error: 'wrong_password', message } })
+      return await renderSettings(request, reply, status, { error: { form: 'regenerate', message }, httpStatus: 422, json: { error: 'wrong_password', message } })
     }
     const recoveryCodes = await service.regenerateRecoveryCodes(userId, request)
-    return renderSettings(request, reply, await service.status(userId), {
+    return await renderSettings(request, reply, await service.status(userId), {
       notice: 'New recovery codes are ready. Your old codes no longer work.',
-      recoveryCodes,
+      recoveryPanel: await recoveryPanel(service, request, userId, recoveryCodes, options.clock()),
       json: { recoveryCodes }
     })
   })

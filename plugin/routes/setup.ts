@@ -6,6 +6,7 @@ import { completeSignIn } from '../request-context.ts'
 import type { EnrolmentView } from '../service.ts'
 import type { TwoFactorSessionData } from '../session-state.ts'
 import { bodyOf, stateOf, type RouteContext } from './context.ts'
+import { recoveryPanel, type RecoveryPanel } from './recovery-panel.ts'
 
 type Step = 'scan' | 'confirm' | 'codes' | 'done'
 
@@ -34,7 +35,7 @@ export async function setupRoutes (app: FastifyInstance, ctx: RouteContext): Pro
 
   async function renderStep (request: FastifyRequest, reply: FastifyReply, state: TwoFactorSessionData, step: Step, extra: {
     enrolment?: EnrolmentView
-    recoveryCodes?: string[]
+    recoveryPanel?: RecoveryPanel
     error?: string
     status?: number
     json: unknown
@@ -58,7 +59,7 @@ export async function setupRoutes (app: FastifyInstance, ctx: RouteContext): Pro
           forced,
           skip,
           enrolment: extra.enrolment,
-          recoveryCodes: extra.recoveryCodes,
+          recoveryPanel: extra.recoveryPanel,
           error: extra.error,
           digits: options.digits,
           prefix,
@@ -92,7 +93,8 @@ export async function setupRoutes (app: FastifyInstance, ctx: RouteContext): Pro
     if (state === null) return notForYou(request, reply)
     const outcome = await service.confirmEnrolment(state.userId, bodyOf(request).code, request)
     if (outcome.ok) {
-      return await renderStep(request, reply, state, 'codes', { recoveryCodes: outcome.recoveryCodes, json: { recoveryCodes: outcome.recoveryCodes } })
+      const panel = await recoveryPanel(service, request, state.userId, outcome.recoveryCodes, options.clock())
+      return await renderStep(request, reply, state, 'codes', { recoveryPanel: panel, json: { recoveryCodes: outcome.recoveryCodes } })
     }
     if (outcome.reason === 'expired') {
       const enrolment = await service.beginEnrolment(state.userId, request)
