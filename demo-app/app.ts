@@ -2,10 +2,11 @@
 // password-lockout counter, a login page, a dashboard and an admin page, using the plugin the
 // way an app owner would.
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
-import { and, count, eq, ilike, sql } from 'drizzle-orm'
+import { and, count, eq, ilike, inArray, sql } from 'drizzle-orm'
 import twoFactor, { type AccountsAdapter, type TwoFactorDatabase, type TwoFactorOptions } from '../plugin/index.ts'
 import { hashPassword, verifyPassword } from './passwords.ts'
 import { CREATE_DEMO_USERS, demoUsers, type DemoUser } from './schema.ts'
+import { demoAdminRoutes } from './admin.ts'
 import { escapeHtml, loginForm, page } from './views.ts'
 
 export interface DemoAppOptions {
@@ -61,6 +62,9 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
     async verifyPassword (userId, password) {
       const user = await findUser(userId)
       return user !== undefined && await verifyPassword(password, user.passwordHash)
+    },
+    async findUsers (ids) {
+      return ids.length === 0 ? [] : await db.select().from(demoUsers).where(inArray(demoUsers.id, ids))
     },
     async listUsers ({ q, offset, limit }) {
       const where = q === '' ? undefined : ilike(demoUsers.username, `%${q.replace(/[%_\\]/g, (c) => '\\' + c)}%`)
@@ -188,22 +192,7 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
     }))
   })
 
-  app.get('/admin', async (request, reply) => {
-    const user = await signedInUser(request)
-    if (user === undefined) return reply.redirect('/login', 303)
-    if (user.role !== 'admin') return reply.code(403).type('text/html').send(page({ title: 'Forbidden', csrfToken: reply.generateCsrf(), user, body: '<section class="tf-card"><h1>Forbidden</h1><p>Admins only.</p></section>' }))
-    const csrfToken = reply.generateCsrf()
-    if (wantsJson(request.headers.accept)) return { links: { twoFactorAdmin: '/2fa/admin' }, csrfToken }
-    return reply.type('text/html').send(page({
-      title: 'Admin',
-      csrfToken,
-      user,
-      body: `<section class="tf-card" aria-labelledby="admin-title">
-        <h1 id="admin-title">Admin</h1>
-        <p><a class="tf-button" href="/2fa/admin">Two-factor admin panel</a></p>
-      </section>`
-    }))
-  })
+  await demoAdminRoutes(app, { db, findUser, signedInUser, wantsJson, createUser: async (input) => await createDemoUser(db, input) })
 
   return app
 }

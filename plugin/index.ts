@@ -12,9 +12,11 @@ import rateLimit from '@fastify/rate-limit'
 import session from '@fastify/session'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import { AdminUsers } from './admin-users.ts'
 import { Audit } from './audit.ts'
 import { Keyring } from './core/keyring.ts'
 import { AccountsStore } from './db/accounts-store.ts'
+import { AdminStore } from './db/admin-store.ts'
 import { EventsStore } from './db/events-store.ts'
 import { migrate } from './db/migrate.ts'
 import { RecoveryStore } from './db/recovery-store.ts'
@@ -28,6 +30,7 @@ import { RequestTwoFactor } from './request-context.ts'
 import { assetPaths, assetRoutes, loadAssets } from './routes/assets.ts'
 import { challengeRoutes } from './routes/challenge.ts'
 import { crossSiteGuard, csrfPreHandler, type RouteContext } from './routes/context.ts'
+import { adminRoutes } from './routes/admin.ts'
 import { settingsRoutes } from './routes/settings.ts'
 import { setupRoutes } from './routes/setup.ts'
 import { TwoFactorService } from './service.ts'
@@ -85,6 +88,14 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
     audit,
     log: fastify.log
   })
+  const adminStore = new AdminStore(db)
+  const adminUsers = new AdminUsers({
+    store: adminStore,
+    adapter: options.accounts,
+    profileOf: (user) => service.profileOf(user),
+    allowSkip: options.allowSkip,
+    clock: options.clock
+  })
 
   const rateLimitConfig = options.rateLimit === false ? false : { max: options.rateLimit.max, timeWindow: options.rateLimit.timeWindowMs }
   const api: TwoFactorApi = {
@@ -135,6 +146,8 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
     await challengeRoutes(pages, context)
     await setupRoutes(pages, context)
     await settingsRoutes(pages, gatedContext)
+    // Its own scope, so the admins-only guard covers the admin routes and nothing else.
+    await pages.register(async (admin) => { await adminRoutes(admin, { ...gatedContext, audit, adminStore, adminUsers }) })
     await assetRoutes(pages, { ...context, assets })
     pages.post('/logout', context.post, async (request, reply) => {
       await request.twoFactor.logout()

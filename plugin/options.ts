@@ -24,6 +24,12 @@ export interface AccountsAdapter<User = any> {
   createdAt? (user: User): Date | null | undefined
   /** Users for the admin list, paginated and searched by the host. */
   listUsers? (query: { q: string, offset: number, limit: number }): Promise<{ users: User[], total: number }>
+  /**
+   * Several users by id in one call (any order; unknown ids left out). The admin list's
+   * "enrolled" and "locked" filters page the plugin's table and load those users with it;
+   * without it they call `findUser` once per row.
+   */
+  findUsers? (userIds: string[]): Promise<User[]>
   /** Called once sign-in completes (after the second factor): clear the host's password-lockout counter here. */
   onSignedIn? (userId: string, request: FastifyRequest): Promise<void> | void
 }
@@ -181,7 +187,7 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
   for (const required of ['findUser', 'userId', 'label', 'verifyPassword'] as const) {
     if (!isFn(accounts[required])) throw new OptionsError(`accounts.${required}`, 'must be a function')
   }
-  for (const optional of ['isAdmin', 'roles', 'createdAt', 'listUsers', 'onSignedIn'] as const) {
+  for (const optional of ['isAdmin', 'roles', 'createdAt', 'listUsers', 'findUsers', 'onSignedIn'] as const) {
     if (accounts[optional] !== undefined && !isFn(accounts[optional])) throw new OptionsError(`accounts.${optional}`, 'must be a function when given')
   }
 

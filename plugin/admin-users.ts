@@ -1,0 +1,204 @@
+// The admin users list (SPEC §9): which users a page shows and the two-factor status of each.
+//
+// Users belong to the host, statuses to the plugin, and a status filter can't be answered by
+// either side's paging alone. So each view is answered by the side that can page it:
+//
+//   all                       the host pages (`listUsers`), then ONE statement fetches the
+//                             statuses of that page (AdminStore.factsFor).
+//   enrolled, locked (no q)   the plugin's row alone decides these, so the plugin pages: ONE
+//                             statement returns the page of ids, their statuses and the total
+//                             (AdminStore.pageByStatus); the host then loads those users in one
+//                             call (`findUsers(ids)`, or `findUser` per id if it lacks that).
+//   awaiting, not-required,   whether a user must enrol depends on the host's data (admin flag,
+//   or any filter with q      roles, creation date), so the host's list is walked in chunks of
+//                             SCAN_CHUNK, one statuses statement per chunk, and the matches are
+//                             counted exactly. Search narrows the walk to the host's matches.
+//
+// Users the plugin knows but the host no longer does (deleted accounts) still appear under
+// enrolled/locked, labelled by id, so an admin can see and clear what is left of them.
+import type { AccountFacts, AdminStore, UserStatus } from './db/admin-store.ts'
+import { DEFAULT_POLICY, describeRequirement, evaluatePolicy, normalisePolicy, type PolicySettings, type Requirement } from './core/policy.ts'
+import type { AccountsAdapter } from './options.ts'
+import type { UserProfile } from './service.ts'
+
+export const PAGE_SIZE = 25
+export const SCAN_CHUNK = 1000
+
+export type StatusFilter = UserStatus | 'all'
+export const STATUS_FILTERS: readonly StatusFilter[] = ['all', 'enrolled', 'awaiting', 'not-required', 'locked']
+
+export interface AdminUserRow {
+  userId: string
+  label: string
+  /** False when the host has no such user (any more). */
+  known: boolean
+  isAdmin: boolean
+  status: UserStatus
+  /** The admin flag as stored: null when nobody decided. */
+  requiredFlag: boolean | null
+  required: boolean
+  /** The rule in words ("required: role admin", "required: everyone, 4 days left"). */
+  requiredBy: string
+  lockedUntil: Date | null
+  enabledAt: Date | null
+}
+
+export interface UsersPage {
+  users: AdminUserRow[]
+  total: number
+  page: number
+  pageCount: number
+  q: string
+  status: StatusFilter
+  /** Which path answered (for tests and the benchmarks). */
+  strategy: 'host-page' | 'plugin-page' | 'scan' | 'plugin-only'
+}
+
+export interface UsersQuery {
+  q: string
+  status: StatusFilter
+  /** 1-based. */
+  page: number
+}
+
+export interface AdminUsersDeps {
+  store: AdminStore
+  adapter: AccountsAdapter
+  profileOf: (user: unknown) => UserProfile
+  allowSkip: boolean
+  clock: () => number
+}
+
+export class AdminUsers {
+  constructor (private readonly deps: AdminUsersDeps) {}
+
+  private policyFrom (stored: unknown): PolicySettings {
+    return normalisePolicy(stored, { ...DEFAULT_POLICY, allowSkip: this.deps.allowSkip })
+  }
+
+  async page (query: UsersQuery): Promise<UsersPage> {
+    const offset = (query.page - 1) * PAGE_SIZE
+    const { adapter } = this.deps
+    let result: { users: AdminUserRow[], total: number, strategy: UsersPage['strategy'] }
+    if (adapter.listUsers === undefined) {
+      result = await this.pluginPage(query.status, offset, 'plugin-only')
+    } else if (query.status === 'all') {
+      result = await this.hostPage(query.q, offset)
+    } else if ((query.status === 'enrolled' || query.status === 'locked') && query.q === '') {
+      result = await this.pluginPage(query.status, offset, 'plugin-page')
+    } else {
+      result = await this.scan(query.q, query.status, offset)
+    }
+    return {
+      ...result,
+      page: query.page,
+      pageCount: Math.max(1, Math.ceil(result.total / PAGE_SIZE)),
+      q: query.q,
+      status: query.status
+    }
+  }
+
+  /** One user's row, for the inline swaps: one host lookup and one statement. */
+  async row (userId: string): Promise<AdminUserRow | null> {
+    const user = await this.deps.adapter.findUser(userId)
+    if (user === null || user === undefined) return null
+    const { facts, policy } = await this.deps.store.factsFor([userId])
+    return this.rowOf(this.deps.profileOf(user), facts[0]!, this.policyFrom(policy), new Date(this.deps.clock()))
+  }
+
+  private async hostPage (q: string, offset: number) {
+    const { users, total } = await this.deps.adapter.listUsers!({ q, offset, limit: PAGE_SIZE })
+    const profiles = users.map((user) => this.deps.profileOf(user))
+    const { facts, policy } = await this.deps.store.factsFor(profiles.map((p) => p.userId))
+    const settings = this.policyFrom(policy)
+    const now = new Date(this.deps.clock())
+    return { users: profiles.map((p, i) => this.rowOf(p, facts[i]!, settings, now)), total, strategy: 'host-page' as const }
+  }
+
+  private async pluginPage (status: StatusFilter, offset: number, strategy: 'plugin-page' | 'plugin-only') {
+    const now = new Date(this.deps.clock())
+    const { facts, total, policy } = await this.deps.store.pageByStatus(status, now, offset, PAGE_SIZE)
+    const users = await this.findUsers(facts.map((f) => f.userId))
+    const settings = this.policyFrom(policy)
+    const rows = facts.map((f) => {
+      const user = users.get(f.userId)
+      const profile = user === undefined ? unknownProfile(f.userId) : this.deps.profileOf(user)
+      return { ...this.rowOf(profile, f, settings, now), known: user !== undefined }
+    })
+    return { users: rows, total, strategy }
+  }
+
+  private async scan (q: string, status: StatusFilter, offset: number) {
+    const now = new Date(this.deps.clock())
+    const rows: AdminUserRow[] = []
+    let matches = 0
+    for (let hostOffset = 0; ; hostOffset += SCAN_CHUNK) {
+      const { users, total } = await this.deps.adapter.listUsers!({ q, offset: hostOffset, limit: SCAN_CHUNK })
+      const profiles = users.map((user) => this.deps.profileOf(user))
+      const { facts, policy } = await this.deps.store.factsFor(profiles.map((p) => p.userId))
+      const settings = this.policyFrom(policy)
+      profiles.forEach((profile, i) => {
+        const row = this.rowOf(profile, facts[i]!, settings, now)
+        if (row.status !== status) return
+        if (matches >= offset && rows.length < PAGE_SIZE) rows.push(row)
+        matches++
+      })
+      if (users.length < SCAN_CHUNK || hostOffset + users.length >= total) break
+    }
+    return { users: rows, total: matches, strategy: 'scan' as const }
+  }
+
+  /** The host's users by id, in one call when the adapter can (`findUsers`). */
+  private async findUsers (ids: string[]): Promise<Map<string, unknown>> {
+    const { adapter } = this.deps
+    const found = adapter.findUsers !== undefined
+      ? await adapter.findUsers(ids)
+      : await Promise.all(ids.map(async (id) => await adapter.findUser(id)))
+    const byId = new Map<string, unknown>()
+    for (const user of found) {
+      if (user !== null && user !== undefined) byId.set(String(adapter.userId(user)), user)
+    }
+    return byId
+  }
+
+  private rowOf (profile: UserProfile, facts: AccountFacts, settings: PolicySettings, now: Date): AdminUserRow {
+    const requirement = requirementOf(profile, facts, settings, now)
+    return {
+      userId: profile.userId,
+      label: profile.label,
+      known: true,
+      isAdmin: profile.isAdmin,
+      status: statusOf(facts, requirement, now),
+      requiredFlag: facts.required,
+      required: requirement.required,
+      requiredBy: describeRequirement(requirement, now),
+      lockedUntil: facts.lockedUntil !== null && facts.lockedUntil > now ? facts.lockedUntil : null,
+      enabledAt: facts.enrolled ? facts.enabledAt : null
+    }
+  }
+}
+
+/** The same inputs the sign-in flow gives the policy (TwoFactorService.requirementFor). */
+export function requirementOf (profile: UserProfile, facts: AccountFacts, settings: PolicySettings, now: Date): Requirement {
+  return evaluatePolicy({
+    requiredFlag: facts.required,
+    isAdmin: profile.isAdmin,
+    roles: profile.roles,
+    createdAt: profile.createdAt ?? facts.createdAt
+  }, settings, now)
+}
+
+export function statusOf (facts: AccountFacts, requirement: Requirement, now: Date): UserStatus {
+  if (facts.lockedUntil !== null && facts.lockedUntil > now) return 'locked'
+  if (facts.enrolled) return 'enrolled'
+  return requirement.required ? 'awaiting' : 'not-required'
+}
+
+function unknownProfile (userId: string): UserProfile {
+  return { userId, label: userId, isAdmin: false, roles: [], createdAt: null }
+}
+
+export function parseStatusFilter (value: unknown): StatusFilter | null {
+  if (value === undefined || value === '') return 'all'
+  return typeof value === 'string' && (STATUS_FILTERS as readonly string[]).includes(value) ? value as StatusFilter : null
+}
