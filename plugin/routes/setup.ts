@@ -103,7 +103,7 @@ export async function setupRoutes (app: FastifyInstance, ctx: RouteContext): Pro
     }
     let message = outcome.reason === 'invalid_input'
       ? `Enter the ${options.digits}-digit code from your authenticator app.`
-      : 'That code is not valid. Check that you scanned the code above, then try the newest code.'
+      : 'That code is not valid. Check that your app shows the account you just added, then try its newest code.'
     if (outcome.driftMinutes !== null) {
       const minutes = Math.abs(outcome.driftMinutes)
       message += ` Your device clock seems to be off by about ${minutes} minute${minutes === 1 ? '' : 's'}.`

@@ -1,0 +1,253 @@
+// The end user's whole journey in a real browser (Debian's Chromium through playwright-core),
+// against the demo app on a real port: sign in, turn 2FA on from settings reading the key off
+// the page, save the codes, sign out, sign in with a recovery code and then with a code, make
+// new codes, turn 2FA off. Once with JavaScript (htmx swaps: the URL stays put, focus follows,
+// axe finds nothing serious) and once without (plain forms and full pages).
+//
+// Time is real here: the browser and the "authenticator" share the wall clock. Enrolment is
+// confirmed with the code of the step just before the current one (inside the ±1 window), so
+// the sign-in that follows can use the code on screen at once; nothing waits for a new step
+// unless a step is about to end.
+import t, { type Test } from 'tap'
+import type { BrowserContext, Page } from 'playwright-core'
+import { PASSWORDS } from '../helpers/demo.ts'
+import { currentCode, launchBrowser, previousCode, screenshot, seriousViolations, serveDemo } from './support.ts'
+
+const [{ baseUrl, harness }, browser] = await Promise.all([serveDemo(t), launchBrowser(t)])
+
+interface Run {
+  t: Test
+  page: Page
+  js: boolean
+  name: string
+  user: 'alice' | 'bob'
+}
+
+/** Pages the plugin served must not have tripped the CSP's script rules, nor thrown. */
+function watchForTrouble (page: Page): string[] {
+  const trouble: string[] = []
+  page.on('pageerror', (error) => trouble.push(`page error: ${error.message}`))
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /script-src|Refused to (execute|load) script/.test(message.text())) trouble.push(message.text())
+  })
+  return trouble
+}
+
+async function shot (run: Run, step: string): Promise<void> {
+  await screenshot(run.page, `journey-${run.name}-${step}`)
+}
+
+/** axe-core in the page (only possible with JavaScript on): no serious or critical violation. */
+async function accessible (run: Run, where: string): Promise<void> {
+  if (!run.js) return
+  run.t.same(await seriousViolations(run.page), [], `axe: nothing serious on ${where}`)
+}
+
+async function focusedId (page: Page): Promise<string> {
+  return await page.evaluate('document.activeElement ? document.activeElement.id : ""') as string
+}
+
+/** After an htmx swap, focus lands on the new step or its error (checked only with JavaScript). */
+async function focusMovesTo (run: Run, id: string): Promise<void> {
+  if (!run.js) return
+  await run.page.waitForFunction((wanted) => document.activeElement?.id === wanted, id, { timeout: 5_000 }).catch(() => {})
+  run.t.equal(await focusedId(run.page), id, `focus on #${id}`)
+}
+
+async function signIn (run: Run): Promise<void> {
+  const { page, user } = run
+  await page.goto(`${baseUrl}/login`)
+  await page.fill('#username', user)
+  await page.fill('#password', PASSWORDS[user])
+  await page.click('form[action="/login"] button[type=submit]')
+  await page.waitForLoadState()
+}
+
+async function signOut (run: Run): Promise<void> {
+  await run.page.goto(`${baseUrl}/`)
+  await run.page.click(`text=Sign out ${run.user}`)
+  await run.page.waitForURL(`${baseUrl}/login`)
+}
+
+async function journey (run: Run): Promise<void> {
+  const { t, page, js } = run
+  const trouble = watchForTrouble(page)
+
+  // Signed in with the password alone; settings from the dashboard.
+  await signIn(run)
+  t.equal(page.url(), `${baseUrl}/`, 'no 2FA yet: straight to the dashboard')
+  await page.click('text=Two-factor settings')
+  await page.waitForURL(`${baseUrl}/2fa/settings`)
+  t.equal(await page.textContent('.tf-badge'), 'Off')
+  await shot(run, '01-settings-off')
+  await accessible(run, 'settings (off)')
+
+  // Step 1: scan. The key is behind "Can't scan the code?".
+  await page.click('text=Turn on two-factor authentication')
+  await page.waitForSelector('#tf-setup[data-step="scan"]')
+  const wizardUrl = page.url()
+  t.equal(wizardUrl, `${baseUrl}/2fa/setup`)
+  t.notOk(await page.isVisible('#tf-manual-key'), 'the key waits behind the reveal')
+  await page.click('text=Can’t scan the code?')
+  const manualKey = (await page.textContent('#tf-manual-key'))!.trim()
+  t.match(manualKey, /^([A-Z2-7]{4} ){7}[A-Z2-7]{4}$/, 'the manual key, grouped by 4')
+  t.equal(await page.isVisible('button[data-copy="#tf-manual-key"]'), js, js ? 'a copy button' : 'no copy button without JavaScript')
+  if (js) {
+    await page.click('button[data-copy="#tf-manual-key"]')
+    t.equal(await page.evaluate('navigator.clipboard.readText()'), manualKey.replace(/ /g, ''), 'copy puts the key, without spaces, on the clipboard')
+  }
+  t.match(await page.textContent('figcaption'), /It will appear in the app as Demo App \(/)
+  await shot(run, '02-scan')
+  await accessible(run, 'wizard step 1 (scan)')
+
+  // Step 2: confirm, first with a wrong code.
+  await page.click('text=Next: enter a code')
+  await page.waitForSelector('#tf-setup[data-step="confirm"]')
+  t.equal(page.url(), js ? wizardUrl : `${baseUrl}/2fa/setup/confirm`, js ? 'htmx swap: same URL' : 'a plain page')
+  await focusMovesTo(run, 'tf-setup-code')
+  await shot(run, '03-confirm')
+  await accessible(run, 'wizard step 2 (confirm)')
+  await page.fill('#tf-setup-code', '000000')
+  await page.click('#tf-setup button[type=submit]')
+  await page.waitForSelector('#tf-setup-error:not([hidden])')
+  t.match(await page.textContent('#tf-setup-error'), /That code is not valid/)
+  if (js) t.equal(page.url(), wizardUrl, 'the error is swapped in: same URL')
+  await focusMovesTo(run, 'tf-setup-error')
+  await shot(run, '04-confirm-error')
+  await accessible(run, 'wizard step 2 with an error')
+
+  // Step 3: save the codes.
+  await page.fill('#tf-setup-code', await previousCode(manualKey))
+  await page.click('#tf-setup button[type=submit]')
+  await page.waitForSelector('#tf-setup[data-step="codes"]')
+  if (js) t.equal(page.url(), wizardUrl, 'codes step swapped in: same URL')
+  await focusMovesTo(run, 'tf-setup-title')
+  const codes = (await page.locator('#tf-code-list li').allTextContents()).map((code) => code.trim())
+  t.equal(codes.length, 10, 'ten recovery codes')
+  const download = page.locator('a[download="recovery-codes.txt"]')
+  t.match(await download.getAttribute('href'), /^data:text\/plain;charset=utf-8,Recovery%20codes%20for%20Demo%20App/, 'download is a data: link')
+  t.equal(await page.isVisible('button[data-print]'), js, 'print button with JavaScript')
+  if (js) {
+    await page.click('button[data-copy="#tf-code-list"]')
+    t.equal(await page.evaluate('navigator.clipboard.readText()'), codes.join('\n'), 'copy puts the ten codes on the clipboard')
+  }
+  await shot(run, '05-codes')
+  await accessible(run, 'wizard step 3 (recovery panel)')
+
+  // Step 4: done.
+  await page.click('text=I have saved them')
+  await page.waitForSelector('#tf-setup[data-step="done"]')
+  if (js) t.equal(page.url(), wizardUrl, 'done step swapped in: the wizard never left its URL')
+  await focusMovesTo(run, 'tf-setup-title')
+  await shot(run, '06-done')
+  await accessible(run, 'wizard step 4 (done)')
+  await page.click('text=Back to settings')
+  await page.waitForURL(`${baseUrl}/2fa/settings`)
+  t.equal(await page.textContent('.tf-badge'), 'On')
+  t.equal(await page.textContent('#tf-codes-left'), '10 of 10')
+  await shot(run, '07-settings-on')
+  await accessible(run, 'settings (on)')
+
+  // Sign out; sign in with a recovery code (the switch is a swap with JavaScript, a link without).
+  await signOut(run)
+  await signIn(run)
+  t.equal(page.url(), `${baseUrl}/2fa/challenge`, 'the code is asked now')
+  t.equal(await page.locator('#tf-challenge input:not([type=hidden])').count(), 1, 'one field')
+  await shot(run, '08-challenge')
+  await accessible(run, 'challenge')
+  await page.click('text=Use a recovery code')
+  await page.waitForSelector('#tf-recovery')
+  t.equal(page.url(), js ? `${baseUrl}/2fa/challenge` : `${baseUrl}/2fa/challenge?method=recovery`)
+  await focusMovesTo(run, 'tf-recovery')
+  await shot(run, '09-challenge-recovery')
+  await accessible(run, 'challenge (recovery code)')
+  await page.fill('#tf-recovery', codes[0]!)
+  await page.click('#tf-challenge button[type=submit]')
+  await page.waitForSelector('#tf-recovery-used')
+  t.match(await page.textContent('#tf-recovery-used'), /You have 9 recovery codes left\./)
+  await shot(run, '10-recovery-used')
+  await accessible(run, 'signed in with a recovery code')
+  await page.click('text=Continue')
+  await page.waitForURL(`${baseUrl}/`)
+
+  // Sign out; sign in with the code the authenticator shows now.
+  await signOut(run)
+  await signIn(run)
+  await page.fill('#tf-code', await currentCode(manualKey))
+  await page.click('#tf-challenge button[type=submit]')
+  await page.waitForURL(`${baseUrl}/`)
+  t.match(await page.textContent('h1'), new RegExp(`Welcome, ${run.user}`), 'signed in with a code')
+
+  // New recovery codes: a wrong password first, then the right one.
+  await page.click('text=Two-factor settings')
+  await page.waitForURL(`${baseUrl}/2fa/settings`)
+  t.equal(await page.textContent('#tf-codes-left'), '9 of 10')
+  await page.fill('#tf-regenerate-password', 'not-my-password')
+  await page.click('text=Create new recovery codes')
+  await page.waitForSelector('#tf-regenerate-error:not([hidden])')
+  t.equal(await page.textContent('#tf-regenerate-error'), 'That password is not right.')
+  await focusMovesTo(run, 'tf-regenerate-error')
+  await shot(run, '11-regenerate-error')
+  await accessible(run, 'settings with an error')
+  await page.fill('#tf-regenerate-password', PASSWORDS[run.user])
+  await page.click('text=Create new recovery codes')
+  await page.waitForSelector('#tf-code-list')
+  const newCodes = (await page.locator('#tf-code-list li').allTextContents()).map((code) => code.trim())
+  t.equal(newCodes.length, 10)
+  t.notOk(newCodes.some((code) => codes.includes(code)), 'all new codes')
+  t.equal(await page.textContent('#tf-codes-left'), '10 of 10')
+  await focusMovesTo(run, 'tf-settings-notice')
+  await shot(run, '12-new-codes')
+  await accessible(run, 'settings recovery panel')
+
+  // The print view: the codes, the account and the date, nothing else.
+  await page.emulateMedia({ media: 'print' })
+  t.ok(await page.isVisible('#tf-code-list'), 'print: the codes')
+  t.match(await page.textContent('.tf-codes-for'), new RegExp(`Recovery codes for Demo App \\(${run.user}\\)\\s+Created \\d+ \\w+ \\d{4}`), 'print: account and date')
+  for (const hidden of ['#tf-settings-title', '#tf-regenerate-password', '.tf-status', 'a[download]', '#tf-settings-notice']) {
+    t.notOk(await page.isVisible(hidden), `print: no ${hidden}`)
+  }
+  await shot(run, '13-print')
+  await page.emulateMedia({ media: 'screen' })
+
+  // Turn it off.
+  await page.fill('#tf-disable-password', PASSWORDS[run.user])
+  await page.click('text=Turn off two-factor authentication')
+  await page.locator('#tf-settings-notice', { hasText: 'Two-factor authentication is off.' }).waitFor()
+  t.equal(await page.textContent('.tf-badge'), 'Off')
+  await shot(run, '14-turned-off')
+  await accessible(run, 'settings after turning off')
+  await signOut(run)
+  await signIn(run)
+  t.equal(page.url(), `${baseUrl}/`, 'no code asked any more')
+
+  t.same(trouble, [], 'no script errors, nothing blocked by the CSP')
+}
+
+async function withContext (t: Test, js: boolean, fn: (context: BrowserContext) => Promise<void>): Promise<void> {
+  const context = await browser.newContext({ javaScriptEnabled: js, viewport: { width: 1024, height: 800 } })
+  t.teardown(() => context.close())
+  if (js) await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseUrl })
+  await fn(context)
+}
+
+t.test('with JavaScript: htmx swaps one step into the next', async (t) => {
+  await withContext(t, true, async (context) => {
+    await journey({ t, page: await context.newPage(), js: true, name: 'js', user: 'alice' })
+  })
+})
+
+t.test('without JavaScript: plain forms and full pages', async (t) => {
+  await withContext(t, false, async (context) => {
+    await journey({ t, page: await context.newPage(), js: false, name: 'nojs', user: 'bob' })
+  })
+})
+
+t.test('what the browser did is in the audit trail', async (t) => {
+  for (const user of ['alice', 'bob']) {
+    const types = harness.events.filter((e) => e.userId === user).map((e) => e.type)
+    for (const type of ['enrolment.started', 'enrolment.completed', 'recovery.used', 'challenge.succeeded', 'recovery.regenerated', 'disabled']) {
+      t.ok(types.includes(type), `${user}: ${type}`)
+    }
+  }
+})
