@@ -245,7 +245,7 @@ t.test('without JavaScript: plain forms and full pages', async (t) => {
 
 t.test('what the browser did is in the audit trail', async (t) => {
   for (const user of ['alice', 'bob']) {
-    const types = harness.events.filter((e) => e.userId === user).map((e) => e.type)
+    const types: string[] = harness.events.filter((e) => e.userId === user).map((e) => e.type)
     for (const type of ['enrolment.started', 'enrolment.completed', 'recovery.used', 'challenge.succeeded', 'recovery.regenerated', 'disabled']) {
       t.ok(types.includes(type), `${user}: ${type}`)
     }
