@@ -124,17 +124,36 @@ t.test('templatesDir: the host replaces the layout and a partial; the rest stays
   const dir = mkdtempSync(join(tmpdir(), 'tf-templates-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   mkdirSync(join(dir, 'partials'))
+  // The README's examples, as written there.
   writeFileSync(join(dir, 'layout.eta'), `<!doctype html>
-<html lang="en"><head><meta name="csrf-token" content="<%= it.csrfToken %>"><title>Acme · <%= it.title %></title>
-<link rel="stylesheet" href="<%= it.assets.styles %>"><script src="<%= it.assets.htmx %>" defer></script></head>
-<body class="acme" hx-headers:inherited='{"x-csrf-token": "<%= it.csrfToken %>"}'><header>Acme Corp</header><%~ it.body %></body></html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <meta name="csrf-token" content="<%= it.csrfToken %>">
+  <title><%= it.title %> · Acme</title>
+  <link rel="stylesheet" href="<%= it.assets.styles %>">
+  <link rel="stylesheet" href="/acme.css">
+  <script src="<%= it.assets.htmx %>" defer></script>
+  <script src="<%= it.assets.script %>" defer></script>
+</head>
+<body class="tf" hx-headers:inherited='{"x-csrf-token": "<%= it.csrfToken %>"}'>
+  <header class="acme-header">Acme</header>
+  <main class="tf-main"><%~ it.body %></main>
+</body>
+</html>
 `)
-  writeFileSync(join(dir, 'partials', 'challenge.eta'), `<section id="tf-challenge" class="acme-challenge">
-  <h1>Acme verification</h1>
-  <%~ include('/partials/error-region', { id: 'tf-challenge-error', message: it.challenge.error }) %>
-  <form method="post" action="<%= it.challenge.action %>"><%~ include('/partials/csrf', it) %>
-    <label for="acme-code">Code from your phone</label><input id="acme-code" name="code" autocomplete="one-time-code" inputmode="numeric" pattern="[0-9 ]*">
-    <button>Continue</button></form>
+  writeFileSync(join(dir, 'partials', 'challenge.eta'), `<% const c = it.challenge %>
+<section id="tf-challenge" class="tf-card acme-challenge" data-focus="<%= c.error ? '#tf-challenge-error' : '#tf-code' %>">
+  <h1>Confirm it’s you</h1>
+  <%~ include('/partials/error-region', { id: 'tf-challenge-error', message: c.error }) %>
+  <form method="post" action="<%= c.action %>" hx-post="<%= c.action %>" hx-target="#tf-challenge" hx-swap="outerHTML">
+    <%~ include('/partials/csrf', it) %>
+    <label for="tf-code">6-digit code from your phone</label>
+    <input id="tf-code" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" required>
+    <button class="tf-button">Continue</button>
+  </form>
+  <p><a href="<%= c.action %>?method=recovery">Use a recovery code</a></p>
 </section>
 `)
   const hosted: Harness = await createHarness(t, { users: [{ username: 'carol', password: PASSWORDS.alice }], app: { twoFactor: { templatesDir: dir } } })
@@ -144,14 +163,15 @@ t.test('templatesDir: the host replaces the layout and a partial; the rest stays
 
   const page = await client.get('/2fa/challenge')
   t.equal(page.statusCode, 200)
-  t.match(page.body, /<title>Acme · Two-factor authentication<\/title>/, 'the host layout')
-  t.match(page.body, /<body class="acme"[^>]*><header>Acme Corp<\/header>/)
-  t.match(page.body, /<h1>Acme verification<\/h1>/, 'the host partial, included by the plugin’s page')
+  t.match(page.body, /<title>Two-factor authentication · Acme<\/title>/, 'the host layout')
+  t.match(page.body, /<header class="acme-header">Acme<\/header>\s*<main class="tf-main">\s*<section id="tf-challenge"/)
+  t.match(page.body, /<h1>Confirm it’s you<\/h1>[\s\S]*<label for="tf-code">6-digit code from your phone<\/label>/, 'the host partial, included by the plugin’s page')
   t.match(page.body, /<input type="hidden" name="_csrf" value="[^"]+">/, 'which can include the plugin’s partials')
-  t.notMatch(page.body, /tf-main/, 'nothing of the plugin’s layout')
+  t.notMatch(page.body, /rel="icon"/, 'nothing of the plugin’s layout')
 
   const fragment = await client.get('/2fa/challenge', { htmx: true })
-  t.match(fragment.body, /^<section id="tf-challenge" class="acme-challenge">/, 'htmx swaps get the host partial alone')
+  t.match(fragment.body, /^\s*<section id="tf-challenge" class="tf-card acme-challenge"/, 'htmx swaps get the host partial alone')
+  t.notMatch(fragment.body, /acme-header/)
 
   const wrong = await client.post('/2fa/challenge', { code: '000000' })
   t.equal(wrong.statusCode, 422)
@@ -164,5 +184,5 @@ t.test('templatesDir: the host replaces the layout and a partial; the rest stays
   const signedIn = await settings.post('/2fa/challenge', { code: codeFor(manualKey, hosted.clock.ms) })
   t.equal(signedIn.statusCode, 303, 'the host’s form signs in')
   const settingsPage = await settings.get('/2fa/settings')
-  t.match(settingsPage.body, /<header>Acme Corp<\/header>\s*<section id="tf-settings"/, 'other pages: the plugin’s partial in the host layout')
+  t.match(settingsPage.body, /<header class="acme-header">Acme<\/header>\s*<main class="tf-main">\s*<section id="tf-settings"/, 'other pages: the plugin’s partial in the host layout')
 })
