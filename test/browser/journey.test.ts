@@ -60,7 +60,7 @@ async function signIn (run: Run): Promise<void> {
   await page.fill('#username', user)
   await page.fill('#password', PASSWORDS[user])
   await page.click('form[action="/login"] button[type=submit]')
-  await page.waitForLoadState()
+  await page.waitForURL((url) => url.pathname !== '/login')
 }
 
 async function signOut (run: Run): Promise<void> {
@@ -94,6 +94,7 @@ async function journey (run: Run): Promise<void> {
   t.equal(await page.isVisible('button[data-copy="#tf-manual-key"]'), js, js ? 'a copy button' : 'no copy button without JavaScript')
   if (js) {
     await page.click('button[data-copy="#tf-manual-key"]')
+    await page.locator('button[data-copy="#tf-manual-key"]', { hasText: 'Copied' }).waitFor()
     t.equal(await page.evaluate('navigator.clipboard.readText()'), manualKey.replace(/ /g, ''), 'copy puts the key, without spaces, on the clipboard')
   }
   t.match(await page.textContent('figcaption'), /It will appear in the app as Demo App \(/)
@@ -129,6 +130,7 @@ async function journey (run: Run): Promise<void> {
   t.equal(await page.isVisible('button[data-print]'), js, 'print button with JavaScript')
   if (js) {
     await page.click('button[data-copy="#tf-code-list"]')
+    await page.locator('button[data-copy="#tf-code-list"]', { hasText: 'Copied' }).waitFor()
     t.equal(await page.evaluate('navigator.clipboard.readText()'), codes.join('\n'), 'copy puts the ten codes on the clipboard')
   }
   await shot(run, '05-codes')

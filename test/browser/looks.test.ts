@@ -45,7 +45,7 @@ async function signIn (): Promise<void> {
   await page.fill('#username', 'alice')
   await page.fill('#password', PASSWORDS.alice)
   await page.click('form[action="/login"] button[type=submit]')
-  await page.waitForLoadState()
+  await page.waitForURL((url) => url.pathname !== '/login')
 }
 
 t.test('the wizard, the challenge and settings on a phone and a desktop, light and dark', async (t) => {

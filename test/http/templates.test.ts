@@ -57,6 +57,15 @@ t.test('every page of the journey: labels, code inputs, live regions, no inline 
   pages.push(['scan (htmx)', (await client.get('/2fa/setup', { htmx: true })).body])
   for (const [where, html] of pages) checkMarkup(t, html, where)
 
+  // Page weights: light pages, the QR code included (served uncompressed here).
+  const weight = (where: string) => Buffer.byteLength(pages.find(([name]) => name === where)![1])
+  t.ok(weight('challenge') <= 4_000, `challenge page: ${weight('challenge')} bytes (budget 4 000)`)
+  t.ok(weight('scan') <= 10_000, `setup page with its QR SVG: ${weight('scan')} bytes (budget 10 000)`)
+  for (const [asset, budget] of [['two-factor.js', 4_000], ['two-factor.css', 12_000]] as const) {
+    const bytes = (await client.get(`/2fa/assets/${asset}`)).rawPayload.length
+    t.ok(bytes > 0 && bytes <= budget, `${asset}: ${bytes} bytes (budget ${budget})`)
+  }
+
   const [scanPage] = pages.filter(([where]) => where === 'scan').map(([, html]) => html)
   t.match(scanPage, /<summary>Can’t scan the code\?<\/summary>/, 'the manual key hides behind a reveal')
   t.match(scanPage, /<code id="tf-manual-key" class="tf-key">([A-Z2-7]{4} ){7}[A-Z2-7]{4}<\/code>/, 'grouped by 4')
@@ -186,3 +195,4 @@ t.test('templatesDir: the host replaces the layout and a partial; the rest stays
   const settingsPage = await settings.get('/2fa/settings')
   t.match(settingsPage.body, /<header class="acme-header">Acme<\/header>\s*<main class="tf-main">\s*<section id="tf-settings"/, 'other pages: the plugin’s partial in the host layout')
 })
+
