@@ -62,8 +62,13 @@ export interface ActorContext {
   request?: FastifyRequest | null
 }
 
+/** The options the service reads: a plugin's resolved options, or the CLI's defaults. */
+export type ServiceOptions = Pick<ResolvedOptions,
+  'accounts' | 'algorithm' | 'digits' | 'period' | 'window' | 'lockoutThreshold' | 'lockoutBaseMs' |
+  'lockoutMaxMs' | 'allowSkip' | 'clock' | 'issuer' | 'enrolmentTtlMs'>
+
 export interface ServiceDeps {
-  options: ResolvedOptions
+  options: ServiceOptions
   db: TwoFactorDatabase
   keyring: Keyring
   accounts: AccountsStore
@@ -84,7 +89,7 @@ export class UnknownUserError extends Error {
 const POLICY_KEY = 'policy'
 
 export class TwoFactorService {
-  private readonly options: ResolvedOptions
+  private readonly options: ServiceOptions
   private readonly adapter: AccountsAdapter
   readonly totp: TotpParams
   private readonly lockout: LockoutRule

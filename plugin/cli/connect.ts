@@ -1,0 +1,114 @@
+// Where the CLI's data lives: a Postgres server (DATABASE_URL, postgres.js) or an embedded
+// PGlite folder (the demo's .data/pglite by default), and the key ring for rotate-keys.
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { Keyring, KeyringError } from '../core/keyring.ts'
+import type { TwoFactorDatabase } from '../db/database.ts'
+import type { ParsedArgs } from './args.ts'
+import { CliFailure } from './errors.ts'
+
+export const DEFAULT_DATA_DIR = join('.data', 'pglite')
+/** The demo keeps its generated key ring next to its PGlite folder. */
+const DEMO_KEYS_FILE = 'two-factor-keys'
+
+export interface Connection {
+  db: TwoFactorDatabase
+  /** For messages: which database, never a password. */
+  description: string
+  /** The PGlite folder, when that is what was opened. */
+  dataDir: string | null
+  close (): Promise<void>
+}
+
+export interface CliEnv {
+  env: Record<string, string | undefined>
+  cwd: string
+}
+
+/** Which database the command line and environment name: a server URL, or a PGlite folder. */
+export function databaseTarget (args: ParsedArgs, { env, cwd }: CliEnv): { url: string } | { dataDir: string } {
+  const url = args.databaseUrl ?? (args.dataDir === undefined ? nonEmpty(env.DATABASE_URL) : undefined)
+  if (url !== undefined) return { url }
+  return { dataDir: resolve(cwd, args.dataDir ?? DEFAULT_DATA_DIR) }
+}
+
+export async function openConnection (args: ParsedArgs, io: CliEnv): Promise<Connection> {
+  const target = databaseTarget(args, io)
+  if ('url' in target) {
+    const { url } = target
+    const [{ default: postgres }, { drizzle }] = await Promise.all([import('postgres'), import('drizzle-orm/postgres-js')])
+    let client
+    try {
+      client = postgres(url, { max: 2, onnotice: () => {}, connect_timeout: 10 })
+    } catch {
+      throw new CliFailure('DATABASE_URL is not a valid connection string (postgres://user:password@host:5432/database).')
+    }
+    return {
+      db: drizzle(client) as unknown as TwoFactorDatabase,
+      description: `Postgres at ${safeHost(url)}`,
+      dataDir: null,
+      close: async () => { await client.end({ timeout: 5 }) }
+    }
+  }
+  const { dataDir } = target
+  // PGlite would quietly create an empty database in a folder that holds none.
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    throw new CliFailure(`No PGlite database in ${dataDir}. Give --data-dir (the app's PGlite folder) or set DATABASE_URL.`)
+  }
+  const [{ PGlite }, { drizzle }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')])
+  let client
+  try {
+    client = new PGlite(dataDir)
+    await client.waitReady
+  } catch {
+    throw new CliFailure(`Could not open the PGlite database in ${dataDir}. Is the app still running on it? Stop it first.`)
+  }
+  return {
+    db: drizzle(client) as unknown as TwoFactorDatabase,
+    description: `PGlite in ${dataDir}`,
+    dataDir,
+    close: async () => { await client.close() }
+  }
+}
+
+/**
+ * TWO_FACTOR_KEYS, else --keys-file, else the demo's key file beside its PGlite folder. Read
+ * before the database is opened, so a bad key ring fails fast.
+ */
+export function loadKeyring (args: ParsedArgs, io: CliEnv): Keyring {
+  const { env, cwd } = io
+  let spec = nonEmpty(env.TWO_FACTOR_KEYS)
+  let source = 'TWO_FACTOR_KEYS'
+  const target = databaseTarget(args, io)
+  const file = args.keysFile !== undefined
+    ? resolve(cwd, args.keysFile)
+    : 'dataDir' in target ? join(dirname(target.dataDir), DEMO_KEYS_FILE) : null
+  if (spec === undefined && file !== null) {
+    if (!existsSync(file)) {
+      if (args.keysFile !== undefined) throw new CliFailure(`The keys file ${file} does not exist.`)
+    } else {
+      spec = readFileSync(file, 'utf8').trim()
+      source = `the keys file ${file}`
+    }
+  }
+  try {
+    return Keyring.fromEnv(spec, 'TWO_FACTOR_KEYS')
+  } catch (error) {
+    if (error instanceof KeyringError) throw new CliFailure(source === 'TWO_FACTOR_KEYS' ? error.message : `${error.message} (read from ${source})`)
+    throw error
+  }
+}
+
+function nonEmpty (value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value
+}
+
+/** host:port/database of a connection string, without user or password. */
+function safeHost (url: string): string {
+  try {
+    const parsed = new URL(url)
+    return `${parsed.hostname}${parsed.port === '' ? '' : `:${parsed.port}`}${parsed.pathname}`
+  } catch {
+    return 'DATABASE_URL'
+  }
+}

@@ -1,0 +1,79 @@
+// The CLI from arguments to exit code: parse, check the command's arguments before touching any
+// database, open the database, run, close. Exit codes: 0 done, 1 failed, 2 bad arguments.
+import { parseCommandLine, COMMANDS, type CommandName, type ParsedArgs } from './args.ts'
+import { COMMAND_TABLE } from './commands.ts'
+import { openConnection, loadKeyring, type CliEnv, type Connection } from './connect.ts'
+import { CliFailure, describeDatabaseError, UsageError } from './errors.ts'
+import { COMMAND_HELP, OVERVIEW } from './help.ts'
+import { createCliServices, stderrLogger } from './service.ts'
+
+export interface CliIo extends CliEnv {
+  stdout: (text: string) => void
+  stderr: (text: string) => void
+}
+
+export async function main (argv: readonly string[], io: CliIo): Promise<number> {
+  const out = (line: string) => io.stdout(line + '\n')
+  const err = (line: string) => io.stderr(line + '\n')
+
+  let args: ParsedArgs
+  let input: unknown
+  try {
+    args = parseCommandLine(argv)
+    if (args.command === 'help') return help(args, out)
+    if (args.help) {
+      out(COMMAND_HELP[args.command])
+      return 0
+    }
+    input = COMMAND_TABLE[args.command].parse(args)
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error
+    err(`two-factor: ${error.message}`)
+    err(error.command === undefined ? 'See: two-factor --help' : `See: two-factor ${error.command} --help`)
+    return 2
+  }
+
+  const command = COMMAND_TABLE[args.command as Exclude<CommandName, 'help'>]
+  let connection: Connection | null = null
+  try {
+    const keyring = command.needsKeys === true ? loadKeyring(args, io) : null
+    connection = await openConnection(args, io)
+    const services = createCliServices(connection.db, keyring, stderrLogger(err))
+    return await command.run(input, {
+      db: connection.db,
+      services,
+      keyring: () => {
+        if (keyring === null) throw new CliFailure(`"${args.command}" does not load the key ring.`)
+        return keyring
+      },
+      out,
+      err,
+      json: args.json
+    })
+  } catch (error) {
+    err(`two-factor: ${failureMessage(error)}`)
+    return 1
+  } finally {
+    await connection?.close().catch(() => {})
+  }
+}
+
+function help (args: ParsedArgs, out: (line: string) => void): number {
+  const topic = args.positionals[0]
+  if (topic === undefined) {
+    out(OVERVIEW)
+    return 0
+  }
+  if (!(COMMANDS as readonly string[]).includes(topic)) throw new UsageError(`No help for "${topic}": commands are ${COMMANDS.join(', ')}.`)
+  out(COMMAND_HELP[topic as CommandName])
+  return 0
+}
+
+/** What went wrong, in words an operator can act on, and never a statement's parameters. */
+function failureMessage (error: unknown): string {
+  if (error instanceof CliFailure) return error.message
+  const database = describeDatabaseError(error)
+  if (database !== null) return database
+  const e = error as Error
+  return `failed unexpectedly (${e?.name ?? 'error'}). Nothing was changed after that point.`
+}
