@@ -46,13 +46,16 @@ export function createGate ({ prefix, clock }: GateOptions) {
     return reply.redirect(next, 303)
   }
 
-  return async function twoFactorGate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  // A refusal returns the reply: Fastify then waits for it to be sent and runs nothing further.
+  // Returning nothing would let the route's handler run while the refusal is still being sent
+  // (it is, whenever the session was changed and has to be saved first).
+  return async function twoFactorGate (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     const config = request.routeOptions.config?.twoFactor
-    if (config === false) return
+    if (config === false) return undefined
     const state = readState(request, clock())
-    if (state === null) return // anonymous: the host's own authentication decides
-    if (state.state === 'pending') return void block(request, reply, `${prefix}/challenge`)
-    if (state.state === 'pending-setup') return void block(request, reply, `${prefix}/setup`)
+    if (state === null) return undefined // anonymous: the host's own authentication decides
+    if (state.state === 'pending') return block(request, reply, `${prefix}/challenge`)
+    if (state.state === 'pending-setup') return block(request, reply, `${prefix}/setup`)
 
     // Signed in. Step-up routes want a code entered recently.
     if (config?.freshWithin !== undefined) {
@@ -60,8 +63,9 @@ export function createGate ({ prefix, clock }: GateOptions) {
       if (!fresh) {
         state.stepUpReturnTo = request.method === 'GET' ? request.url : undefined
         request.session.twoFactor = state
-        return void block(request, reply, `${prefix}/challenge`)
+        return block(request, reply, `${prefix}/challenge`)
       }
     }
+    return undefined
   }
 }

@@ -4,12 +4,17 @@
 // and any added later such as the admin panel) is collected with an `onRoute` hook, and each is
 // tried with a pending and a pending-setup session, in every shape a client can ask for.
 import t, { type Test } from 'tap'
-import type { LightMyRequestResponse, RouteOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, LightMyRequestResponse, RouteOptions } from 'fastify'
 import type { Client } from '../helpers/client.ts'
 import { createHarness, enrol, PASSWORDS, passwordStep } from '../helpers/demo.ts'
-import { accountOf, sessionIdOf } from './support.ts'
+import { accountOf, sessionIdOf, signedInClient } from './support.ts'
 
-interface SeenRoute { method: string, url: string, open: boolean }
+interface SeenRoute { method: string, url: string, open: boolean, freshWithin: string | undefined }
+
+const freshWithinOf = (route: RouteOptions): string | undefined => {
+  const config = route.config?.twoFactor
+  return config === false || config === undefined ? undefined : config.freshWithin
+}
 
 // The only routes that may opt out of the gate: the host's password page, the sign-in steps,
 // the plugin's static files and logout. A new opt-out must be added here on purpose.
@@ -39,14 +44,21 @@ const PROTECTED_MARKUP = /\b(alice|bob)\b|Welcome,|Sign out|recovery codes? (lef
 
 t.test('gate bypass', async (t) => {
   const routes: SeenRoute[] = []
+  // Every handler notes that it ran: a refusal must stop the handler, not only replace the answer.
+  const handled: string[] = []
   const h = await createHarness(t, {
     app: {
       onRoute: (route: RouteOptions) => {
-        for (const method of [route.method].flat()) routes.push({ method, url: route.url, open: route.config?.twoFactor === false })
+        for (const method of [route.method].flat()) routes.push({ method, url: route.url, open: route.config?.twoFactor === false, freshWithin: freshWithinOf(route) })
+        const handler = route.handler
+        route.handler = function (this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
+          handled.push(`${request.method} ${route.url}`)
+          return handler.call(this, request, reply)
+        }
       }
     }
   })
-  await enrol(h, 'alice', PASSWORDS.alice)
+  const { manualKey: aliceKey } = await enrol(h, 'alice', PASSWORDS.alice)
 
   const pending = h.client()
   t.equal((await passwordStep(pending, 'alice', PASSWORDS.alice)).headers.location, '/2fa/challenge')
@@ -97,8 +109,11 @@ t.test('gate bypass', async (t) => {
             const headers: Record<string, string> = { ...shape.headers, cookie: cookieOf(client) }
             // A valid CSRF token, so the gate (not the token check) is what stops the POST.
             if (method === 'POST') Object.assign(headers, { 'content-type': 'application/x-www-form-urlencoded', 'x-csrf-token': client.csrfToken ?? '' })
+            handled.length = 0
             const response = await h.app.inject({ method: method as 'GET', url: concrete(path), headers, ...(method === 'POST' ? { payload: 'password=x&required=false&reason=x' } : {}) })
             const label = `${state} ${method} ${path} as ${shape.name}`
+            await new Promise((resolve) => setImmediate(resolve))
+            t.same(handled, [], `${label}: the route's handler did not run`)
             tried++
             if (registered.has(`${method} ${path}`)) assertBlocked(t, response, method, headers, next, label)
             else t.ok(response.statusCode === 404 || response.statusCode === 401 || response.statusCode === 303 || response.body === '', `${label}: not served`)
@@ -175,6 +190,25 @@ t.test('gate bypass', async (t) => {
     const finish = await pendingSetup.post('/2fa/setup/finish')
     t.equal(finish.headers.location, '/2fa/setup', 'finishing before confirming goes back to the wizard')
     t.equal((await pendingSetup.get('/')).headers.location, '/2fa/setup', 'admin is still pending-setup')
+  })
+
+  // Last: it moves the clock past the pending states' lifetime.
+  t.test('a step-up route neither answers nor runs for a session whose code is not fresh', async (t) => {
+    const stepUp = routes.filter((r) => r.freshWithin !== undefined)
+    t.ok(stepUp.length >= 1, `${stepUp.length} step-up routes`)
+    const signedIn = await signedInClient(h, 'alice', PASSWORDS.alice, aliceKey)
+    h.clock.advance(60 * 60_000)
+    for (const route of stepUp) {
+      for (const shape of SHAPES) {
+        handled.length = 0
+        const headers = { ...shape.headers, cookie: cookieOf(signedIn) }
+        const response = await h.app.inject({ method: route.method as 'GET', url: concrete(route.url), headers })
+        await new Promise((resolve) => setImmediate(resolve))
+        const label = `${route.method} ${route.url} as ${shape.name}`
+        assertBlocked(t, response, route.method, headers, '/2fa/challenge', label)
+        t.same(handled, [], `${label}: the route's handler did not run`)
+      }
+    }
   })
 })
 
