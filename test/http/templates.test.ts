@@ -72,6 +72,7 @@ t.test('every page of the journey: labels, code inputs, live regions, no inline 
   t.match(scanPage, /data-copy="#tf-manual-key" hidden>Copy key<\/button>/, 'a copy button, shown only when the script runs')
   t.match(scanPage, /It will appear in the app as <strong>Demo App<\/strong> <span class="tf-account">\(alice\)<\/span>/, 'issuer and account as the app shows them')
   t.match(scanPage, /<dt>Account<\/dt><dd>Demo App:alice<\/dd>/)
+  t.match(scanPage, /<p class="tf-switch"><a href="\/2fa\/settings">Cancel<\/a><\/p>/, 'a way back for a user who started it')
 })
 
 t.test('the recovery panel: copy and print buttons for the script, download as a data: link in the same response', async (t) => {
