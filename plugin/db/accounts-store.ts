@@ -127,7 +127,11 @@ export class AccountsStore {
   async clearEnrolment (userId: string, now: Date): Promise<boolean> {
     return await this.db.transaction(async (tx) => {
       const rows = await tx.update(accounts).set({
-        secret: null, enabledAt: null, pendingSecret: null, pendingCreatedAt: null, updatedAt: now
+        secret: null, enabledAt: null, pendingSecret: null, pendingCreatedAt: null,
+        // The replay guard belongs to the secret being cleared: a new secret's codes share no
+        // history with it, and keeping the old step would refuse a right code at re-enrolment.
+        lastUsedStep: null,
+        updatedAt: now
       }).where(eq(accounts.userId, userId)).returning({ userId: accounts.userId })
       await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId))
       return rows.length === 1

@@ -67,3 +67,13 @@ t.test('enrol helper and JSON sign-in', async (t) => {
   t.equal(done.statusCode, 200)
   t.same(JSON.parse(done.body), { state: 'signed-in', redirect: '/' })
 })
+
+t.test('turning 2FA off and on again in the same minute accepts the new code', async (t) => {
+  const h = await createHarness(t)
+  const { client } = await enrol(h, 'bob', PASSWORDS.bob)
+  await client.get('/2fa/settings')
+  t.equal((await client.post('/2fa/disable', { password: PASSWORDS.bob })).statusCode, 200)
+  const manualKey = manualKeyFrom((await client.get('/2fa/setup')).body)
+  const confirm = await client.post('/2fa/setup/confirm', { code: codeFor(manualKey, h.clock.ms, -1) })
+  t.equal(confirm.statusCode, 200, 'the new secret has no replay history with the old one')
+})
