@@ -4,15 +4,20 @@
 // either side's paging alone. So each view is answered by the side that can page it:
 //
 //   all                       the host pages (`listUsers`), then ONE statement fetches the
-//                             statuses of that page (AdminStore.factsFor).
+//                             statuses of that page (AdminStore.factsFor). Exact total.
 //   enrolled, locked (no q)   the plugin's row alone decides these, so the plugin pages: ONE
 //                             statement returns the page of ids, their statuses and the total
 //                             (AdminStore.pageByStatus); the host then loads those users in one
 //                             call (`findUsers(ids)`, or `findUser` per id if it lacks that).
 //   awaiting, not-required,   whether a user must enrol depends on the host's data (admin flag,
-//   or any filter with q      roles, creation date), so the host's list is walked in chunks of
-//                             SCAN_CHUNK, one statuses statement per chunk, and the matches are
-//                             counted exactly. Search narrows the walk to the host's matches.
+//   or any filter with q      roles), which the plugin can't query, so the host's list is walked
+//                             in growing chunks (250, 1 000, 4 000, then 5 000 users), one
+//                             statuses statement per chunk, and the walk STOPS as soon as the
+//                             page is full and one more match shows there is a next page. The
+//                             "next" link carries where the walk stopped (`from`), so paging on
+//                             costs only the next page's walk. The total is exact when the walk
+//                             reached the end of the list; otherwise it is not counted (null):
+//                             counting would mean reading every user of the host for each page.
 //
 // Users the plugin knows but the host no longer does (deleted accounts) still appear under
 // enrolled/locked, labelled by id, so an admin can see and clear what is left of them.
@@ -22,7 +27,9 @@ import type { AccountsAdapter } from './options.ts'
 import type { UserProfile } from './service.ts'
 
 export const PAGE_SIZE = 25
-export const SCAN_CHUNK = 1000
+/** The walk's chunks grow from the first to the largest. */
+export const SCAN_FIRST_CHUNK = 250
+export const SCAN_CHUNK = 5000
 
 export type StatusFilter = UserStatus | 'all'
 export const STATUS_FILTERS: readonly StatusFilter[] = ['all', 'enrolled', 'awaiting', 'not-required', 'locked']
@@ -45,9 +52,13 @@ export interface AdminUserRow {
 
 export interface UsersPage {
   users: AdminUserRow[]
-  total: number
+  /** Null when a walk stopped before the end of the host's list (see above). */
+  total: number | null
   page: number
-  pageCount: number
+  pageCount: number | null
+  hasNext: boolean
+  /** Where the next page's walk starts in the host's list (walked views only). */
+  nextFrom: number | null
   q: string
   status: StatusFilter
   /** Which path answered (for tests and the benchmarks). */
@@ -59,6 +70,16 @@ export interface UsersQuery {
   status: StatusFilter
   /** 1-based. */
   page: number
+  /** Walked views: the host offset where this page's walk starts (from the previous page). */
+  from?: number
+}
+
+interface PartialPage {
+  users: AdminUserRow[]
+  total: number | null
+  hasNext: boolean
+  nextFrom: number | null
+  strategy: UsersPage['strategy']
 }
 
 export interface AdminUsersDeps {
@@ -79,7 +100,7 @@ export class AdminUsers {
   async page (query: UsersQuery): Promise<UsersPage> {
     const offset = (query.page - 1) * PAGE_SIZE
     const { adapter } = this.deps
-    let result: { users: AdminUserRow[], total: number, strategy: UsersPage['strategy'] }
+    let result: PartialPage
     if (adapter.listUsers === undefined) {
       result = await this.pluginPage(query.status, offset, 'plugin-only')
     } else if (query.status === 'all') {
@@ -87,12 +108,12 @@ export class AdminUsers {
     } else if ((query.status === 'enrolled' || query.status === 'locked') && query.q === '') {
       result = await this.pluginPage(query.status, offset, 'plugin-page')
     } else {
-      result = await this.scan(query.q, query.status, offset)
+      result = await this.walk(query.q, query.status, query.page, query.from)
     }
     return {
       ...result,
       page: query.page,
-      pageCount: Math.max(1, Math.ceil(result.total / PAGE_SIZE)),
+      pageCount: result.total === null ? null : Math.max(1, Math.ceil(result.total / PAGE_SIZE)),
       q: query.q,
       status: query.status
     }
@@ -112,7 +133,8 @@ export class AdminUsers {
     const { facts, policy } = await this.deps.store.factsFor(profiles.map((p) => p.userId))
     const settings = this.policyFrom(policy)
     const now = new Date(this.deps.clock())
-    return { users: profiles.map((p, i) => this.rowOf(p, facts[i]!, settings, now)), total, strategy: 'host-page' as const }
+    const rows = profiles.map((p, i) => this.rowOf(p, facts[i]!, settings, now))
+    return { users: rows, total, hasNext: offset + rows.length < total, nextFrom: null, strategy: 'host-page' as const }
   }
 
   private async pluginPage (status: StatusFilter, offset: number, strategy: 'plugin-page' | 'plugin-only') {
@@ -125,27 +147,45 @@ export class AdminUsers {
       const profile = user === undefined ? unknownProfile(f.userId) : this.deps.profileOf(user)
       return { ...this.rowOf(profile, f, settings, now), known: user !== undefined }
     })
-    return { users: rows, total, strategy }
+    return { users: rows, total, hasNext: offset + rows.length < total, nextFrom: null, strategy }
   }
 
-  private async scan (q: string, status: StatusFilter, offset: number) {
+  /**
+   * Walks the host's list from `from` (or the start), classifying each user, until this page
+   * is full and one more match is seen. Without `from`, the earlier pages' matches are skipped.
+   */
+  private async walk (q: string, status: StatusFilter, page: number, from: number | undefined): Promise<PartialPage> {
     const now = new Date(this.deps.clock())
     const rows: AdminUserRow[] = []
+    let skip = from === undefined ? (page - 1) * PAGE_SIZE : 0
     let matches = 0
-    for (let hostOffset = 0; ; hostOffset += SCAN_CHUNK) {
-      const { users, total } = await this.deps.adapter.listUsers!({ q, offset: hostOffset, limit: SCAN_CHUNK })
+    let hostOffset = from ?? 0
+    let chunk = SCAN_FIRST_CHUNK
+    for (;;) {
+      const { users, total } = await this.deps.adapter.listUsers!({ q, offset: hostOffset, limit: chunk })
       const profiles = users.map((user) => this.deps.profileOf(user))
       const { facts, policy } = await this.deps.store.factsFor(profiles.map((p) => p.userId))
       const settings = this.policyFrom(policy)
-      profiles.forEach((profile, i) => {
+      for (const [i, profile] of profiles.entries()) {
         const row = this.rowOf(profile, facts[i]!, settings, now)
-        if (row.status !== status) return
-        if (matches >= offset && rows.length < PAGE_SIZE) rows.push(row)
+        if (row.status !== status) continue
         matches++
-      })
-      if (users.length < SCAN_CHUNK || hostOffset + users.length >= total) break
+        if (skip > 0) {
+          skip--
+        } else if (rows.length < PAGE_SIZE) {
+          rows.push(row)
+        } else {
+          // A match past the page: there is a next page, and its walk starts here.
+          return { users: rows, total: null, hasNext: true, nextFrom: hostOffset + i, strategy: 'scan' }
+        }
+      }
+      hostOffset += users.length
+      if (users.length < chunk || hostOffset >= total) break
+      chunk = Math.min(SCAN_CHUNK, chunk * 4)
     }
-    return { users: rows, total: matches, strategy: 'scan' as const }
+    // The end of the list: every match from the walk's start has been counted.
+    const before = from === undefined ? 0 : (page - 1) * PAGE_SIZE
+    return { users: rows, total: before + matches, hasNext: false, nextFrom: null, strategy: 'scan' }
   }
 
   /** The host's users by id, in one call when the adapter can (`findUsers`). */

@@ -132,11 +132,12 @@ export async function adminRoutes (app: FastifyInstance, ctx: AdminContext): Pro
     }
   }
 
-  function listUrl (page: Pick<UsersPage, 'q' | 'status'>, pageNumber: number): string {
+  function listUrl (page: Pick<UsersPage, 'q' | 'status'>, pageNumber: number, from: number | null = null): string {
     const query = new URLSearchParams()
     if (page.q !== '') query.set('q', page.q)
     if (page.status !== 'all') query.set('status', page.status)
     if (pageNumber > 1) query.set('page', String(pageNumber))
+    if (from !== null) query.set('from', String(from))
     const text = query.toString()
     return `${base}/users${text === '' ? '' : `?${text}`}`
   }
@@ -148,25 +149,29 @@ export async function adminRoutes (app: FastifyInstance, ctx: AdminContext): Pro
     const q = typeof query.q === 'string' ? query.q.trim().slice(0, MAX_QUERY) : ''
     const status = parseStatusFilter(query.status)
     const pageNumber = query.page === undefined || query.page === '' ? 1 : Number(query.page)
+    const from = query.from === undefined || query.from === '' ? undefined : Number(query.from)
     if (status === null) throw new InvalidInput(`Status must be one of: ${STATUS_FILTERS.join(', ')}.`)
     if (!Number.isInteger(pageNumber) || pageNumber < 1 || pageNumber > 1_000_000) throw new InvalidInput('Page must be a whole number from 1.')
+    if (from !== undefined && (!Number.isInteger(from) || from < 0 || from > 100_000_000)) throw new InvalidInput('“from” must be a whole number from 0.')
 
-    const page = await adminUsers.page({ q, status, page: pageNumber })
-    const returnTo = listUrl(page, page.page)
+    const page = await adminUsers.page({ q, status, page: pageNumber, from })
+    const returnTo = listUrl(page, page.page, from ?? null)
+    const next = page.hasNext ? listUrl(page, page.page + 1, page.nextFrom) : null
+    const previous = page.page > 1 ? listUrl(page, page.pageCount === null ? page.page - 1 : Math.min(page.page - 1, page.pageCount)) : null
     return renderer.send(request, reply, {
       page: 'pages/admin-users',
       partial: 'partials/admin-users',
       title: 'Two-factor admin: users',
-      json: { users: page.users.map(rowJson), total: page.total, page: page.page, pageCount: page.pageCount, pageSize: PAGE_SIZE },
+      json: { users: page.users.map(rowJson), total: page.total, page: page.page, pageCount: page.pageCount, pageSize: PAGE_SIZE, next, previous },
       data: adminData(request, 'users', {
         list: {
           ...page,
           rows: page.users.map((row) => rowView(request, row, { returnTo })),
           filters: STATUS_FILTERS.map((value) => ({ value, label: FILTER_LABELS[value] })),
-          previous: page.page > 1 ? listUrl(page, Math.min(page.page - 1, page.pageCount)) : null,
-          next: page.page < page.pageCount ? listUrl(page, page.page + 1) : null,
-          first: page.total === 0 ? 0 : (page.page - 1) * PAGE_SIZE + 1,
-          last: Math.min(page.total, page.page * PAGE_SIZE)
+          previous,
+          next,
+          first: page.users.length === 0 ? 0 : (page.page - 1) * PAGE_SIZE + 1,
+          last: (page.page - 1) * PAGE_SIZE + page.users.length
         }
       })
     })
