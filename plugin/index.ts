@@ -19,6 +19,7 @@ import { AccountsStore } from './db/accounts-store.ts'
 import { AdminStore } from './db/admin-store.ts'
 import { EventsStore } from './db/events-store.ts'
 import { migrate } from './db/migrate.ts'
+import { checkKeysOpenStoredSecrets } from './key-check.ts'
 import { RecoveryStore } from './db/recovery-store.ts'
 import { PgSessionStore } from './db/session-store.ts'
 import { SettingsStore } from './db/settings-store.ts'
@@ -64,6 +65,8 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
   const keyring = Keyring.fromEnv(options.keys ?? process.env.TWO_FACTOR_KEYS)
   const db = options.database
   if (options.migrate) await migrate(db)
+  // Started with a key that did not seal the stored secrets, stop now rather than fail every sign-in.
+  await checkKeysOpenStoredSecrets(db, keyring, fastify.log)
 
   const ownSessionStore = options.session.store === undefined ? new PgSessionStore(db) : null
   await registerWebPlumbing(fastify, options, ownSessionStore)
@@ -220,6 +223,9 @@ function answerError (error: FastifyError, request: FastifyRequest, reply: Fasti
   const publicError = toPublicError(error)
   if (publicError.statusCode === 400 || publicError.statusCode === 415 || publicError.statusCode === 413) {
     request.log.info({ errorCode: error.code }, 'two-factor request rejected')
+  } else if (error.name === 'KeyringError') {
+    // A stored secret that won't open: a damaged row, or a key removed from the ring.
+    request.log.error({ errorName: error.name, reason: (error as { reason?: string }).reason }, 'two-factor request failed: a stored secret could not be decrypted with TWO_FACTOR_KEYS')
   } else if (publicError.statusCode >= 500) {
     // The name and code say what broke; the message may quote SQL parameters, so it stays out.
     request.log.error({ errorName: error.name, errorCode: error.code, dbCode: (error as { dbCode?: string }).dbCode }, 'two-factor request failed')
