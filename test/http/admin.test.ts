@@ -5,6 +5,9 @@ import t from 'tap'
 import type { RouteOptions } from 'fastify'
 import { eq } from 'drizzle-orm'
 import { accounts, recoveryCodes } from '../../plugin/db/schema.ts'
+import type { AccountsAdapter } from '../../plugin/index.ts'
+import { verifyPassword } from '../../demo-app/passwords.ts'
+import { demoUsers, type DemoUser } from '../../demo-app/schema.ts'
 import { rowHtmlId } from '../../plugin/routes/admin.ts'
 import type { Client } from '../helpers/client.ts'
 import { codeFor, createHarness, enrol, manualKeyFrom, PASSWORDS, passwordStep, type Harness } from '../helpers/demo.ts'
@@ -265,5 +268,27 @@ t.test('admin panel', async (t) => {
     t.equal(created.statusCode, 303)
     t.equal((await accountOf(h, 'root2'))?.required, true, 'a new admin is required from the start (onUserCreated)')
     t.equal((await h.client().get('/admin')).statusCode, 303, 'the demo admin page wants a sign-in')
+  })
+
+  await t.test('a host without listUsers: the list shows the users the two-factor tables know', async (t) => {
+    const db = h.database.db
+    const findUser = async (id: string) => (await db.select().from(demoUsers).where(eq(demoUsers.id, id)).limit(1))[0]
+    const bare: AccountsAdapter<DemoUser> = {
+      findUser,
+      userId: (user) => user.id,
+      label: (user) => user.username,
+      isAdmin: (user) => user.role === 'admin',
+      async verifyPassword (userId, password) {
+        const user = await findUser(userId)
+        return user !== undefined && await verifyPassword(password, user.passwordHash)
+      }
+    }
+    const other = await createHarness(t, { database: h.database, clock: h.clock, app: { twoFactor: { accounts: bare } } })
+    const { client } = await enrol(other, 'root2', 'root2-password-123')
+    const page = await client.get('/2fa/admin/users')
+    t.match(page.body, /has no <code>listUsers<\/code>/, 'the page says why the list is partial')
+    const json = JSON.parse((await client.get('/2fa/admin/users', { json: true })).body)
+    t.same(json.users.map((u: { id: string }) => u.id), ['admin', 'alice', 'bob', 'root2'], 'every account the plugin has a row for, by id')
+    t.equal(json.total, 4)
   })
 })
