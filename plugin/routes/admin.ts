@@ -10,7 +10,7 @@ import { EVENT_TYPES, type Audit } from '../audit.ts'
 import type { PolicySettings } from '../core/policy.ts'
 import type { AdminStore, EventPageQuery } from '../db/admin-store.ts'
 import { InvalidInput, NotFound } from '../errors.ts'
-import { isHtmx, wantsJson, wantsPartial } from '../render.ts'
+import { isHtmx, wantsJson } from '../render.ts'
 import type { UserProfile } from '../service.ts'
 import { safeReturnTo } from '../session-state.ts'
 import { bodyOf, stateOf, stringField, type RouteContext } from './context.ts'
@@ -206,7 +206,7 @@ export async function adminRoutes (app: FastifyInstance, ctx: AdminContext): Pro
 
   /** After a change: the row for htmx and JSON, the list again for a plain form. */
   function answerRow (request: FastifyRequest, reply: FastifyReply, row: AdminUserRow, notice: string) {
-    if (!wantsJson(request) && !wantsPartial(request) && !isHtmx(request)) return reply.redirect(returnToOf(request), 303)
+    if (!wantsJson(request) && !isHtmx(request)) return reply.redirect(returnToOf(request), 303)
     return renderUserPage(request, reply, row, { notice })
   }
 
@@ -265,10 +265,6 @@ export async function adminRoutes (app: FastifyInstance, ctx: AdminContext): Pro
 
   // ── Policy ────────────────────────────────────────────────────────────────────────────────
 
-  function policyJson (policy: PolicySettings) {
-    return { ...policy }
-  }
-
   async function renderPolicy (request: FastifyRequest, reply: FastifyReply, policy: PolicySettings, extra: {
     status?: number
     error?: string
@@ -286,7 +282,7 @@ export async function adminRoutes (app: FastifyInstance, ctx: AdminContext): Pro
       partial: 'partials/admin-policy',
       title: 'Two-factor admin: policy',
       status: extra.status,
-      json: extra.json ?? policyJson(policy),
+      json: extra.json ?? policy,
       data: adminData(request, 'policy', {
         policy: {
           saved: policy,
