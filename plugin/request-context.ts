@@ -3,7 +3,8 @@
 import type { FastifyRequest } from 'fastify'
 import type { ResolvedOptions } from './options.ts'
 import { readState, safeReturnTo, type SessionStateName, type TwoFactorSessionData } from './session-state.ts'
-import type { TwoFactorService } from './service.ts'
+import { unavailable } from './db/session-store.ts'
+import { UnknownUserError, type TwoFactorService } from './service.ts'
 
 export type RequestState = SessionStateName | 'anonymous'
 
@@ -45,6 +46,17 @@ export class RequestTwoFactor {
    * pending-setup (the wizard), with a fresh session id either way.
    */
   async startLogin (userId: string, options: { returnTo?: string } = {}): Promise<StartLoginResult> {
+    try {
+      return await this.begin(userId, options)
+    } catch (error) {
+      // The host's route called us: a database failure must reach its error handler as a 503
+      // (fail closed), never as a 500 whose message quotes the driver's SQL and parameters.
+      if (error instanceof UnknownUserError) throw error
+      throw unavailable(error)
+    }
+  }
+
+  private async begin (userId: string, options: { returnTo?: string }): Promise<StartLoginResult> {
     const returnTo = safeReturnTo(options.returnTo, this.options.signedInRedirect)
     const { state } = await this.service.decideSignIn(String(userId))
     if (state === 'signed-in') {

@@ -11,12 +11,33 @@ import { eq, sql } from 'drizzle-orm'
 import type { RouteOptions } from 'fastify'
 import postgres from 'postgres'
 import { accounts, recoveryCodes, sessions } from '../../plugin/db/schema.ts'
-import { usingPostgres } from '../helpers/db.ts'
-import { codeFor, createHarness, enrol, manualKeyFrom, PASSWORDS, passwordStep, type Harness } from '../helpers/demo.ts'
+import Fastify from 'fastify'
+import twoFactor from '../../plugin/index.ts'
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../helpers/db.ts'
+import { codeFor, createHarness, enrol, manualKeyFrom, PASSWORDS, passwordStep, SESSION_SECRET, TEST_KEYS, type Harness } from '../helpers/demo.ts'
 import { accountOf, pendingClient, recoveryCodesIn, sessionIdOf } from '../security/support.ts'
 import { hashSessionId } from '../../plugin/db/session-store.ts'
 
 const NEEDS_SERVER = usingPostgres() ? false : 'needs the real Postgres server to stop and restart a database (set DATABASE_URL)'
+
+/**
+ * Stops and restarts the per-file database on the real server: closed to new connections, its
+ * backends terminated (what the app's pool sees when the server goes away), then opened again.
+ */
+function outage (t: { teardown (fn: () => unknown): void }, database: TestDatabase) {
+  const name = new URL(database.url!).pathname.slice(1)
+  const admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} })
+  const start = async () => { await admin.unsafe(`alter database ${name} allow_connections true`) }
+  t.teardown(async () => {
+    await start()
+    await admin.end({ timeout: 5 })
+  })
+  const stop = async () => {
+    await admin.unsafe(`alter database ${name} allow_connections false`)
+    await admin.unsafe(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}' and pid <> pg_backend_pid()`)
+  }
+  return { stop, start }
+}
 
 async function signedInSessions (h: Harness): Promise<string[]> {
   const rows = await h.database.db.select({ sid: sessions.sidHash }).from(sessions).where(sql`${sessions.data}->'twoFactor'->>'state' = 'signed-in'`)
@@ -124,17 +145,7 @@ t.test('the database stops in the middle of a sign-in', { skip: NEEDS_SERVER }, 
     }
   })
   const { manualKey } = await enrol(h, 'alice', PASSWORDS.alice)
-  const name = new URL(h.database.url!).pathname.slice(1)
-  const admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} })
-  t.teardown(async () => {
-    await admin.unsafe(`alter database ${name} allow_connections true`)
-    await admin.end({ timeout: 5 })
-  })
-  const stop = async () => {
-    await admin.unsafe(`alter database ${name} allow_connections false`)
-    await admin.unsafe(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}' and pid <> pg_backend_pid()`)
-  }
-  const start = async () => { await admin.unsafe(`alter database ${name} allow_connections true`) }
+  const { stop, start } = outage(t, h.database)
 
   const client = await pendingClient(h, 'alice', PASSWORDS.alice)
   const pendingSid = sessionIdOf(client)
@@ -194,4 +205,28 @@ t.test('the database stops in the middle of a sign-in', { skip: NEEDS_SERVER }, 
 
   t.ok(h.logs.some((line) => line.includes('"level":50') && line.includes('failed')), 'the outage was logged as an error')
   t.notOk(h.logs.some((line) => /injected|select |insert into|two_factor\./i.test(line) && line.includes('"level":50')), 'without SQL in the log')
+})
+
+t.test('a host left with Fastify’s default error handler still gets a 503 without SQL', { skip: NEEDS_SERVER }, async (t) => {
+  // The README's quick start: no error handler of its own. The database goes as startLogin runs.
+  const database = await createTestDatabase(t)
+  const { stop, start } = outage(t, database)
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(twoFactor, {
+    database: database.db,
+    keys: TEST_KEYS,
+    session: { secret: SESSION_SECRET, secure: false },
+    rateLimit: false,
+    accounts: { findUser: (id: string) => ({ id }), userId: (u: { id: string }) => u.id, label: (u: { id: string }) => u.id, verifyPassword: () => true }
+  })
+  app.post('/login', { config: { twoFactor: false } }, async (request) => {
+    await stop()
+    return await request.twoFactor.startLogin('alice-secret-username')
+  })
+  const response = await app.inject({ method: 'POST', url: '/login' })
+  await start()
+  t.equal(response.statusCode, 503, '503, not 500')
+  t.match(JSON.parse(response.body), { code: 'FST_TWO_FACTOR_UNAVAILABLE', message: 'Sign-in is unavailable right now. Try again shortly.' })
+  t.notMatch(response.body, /alice|select |insert |two_factor\.|query/i, 'no SQL and no parameters in the answer')
 })
