@@ -4,7 +4,7 @@
 // no cookie they could replay. The signed-in user's id is kept in its own column so that
 // disabling or resetting 2FA can end that user's other sessions.
 import { createHash } from 'node:crypto'
-import { and, eq, lt, ne } from 'drizzle-orm'
+import { and, eq, lt, ne, sql } from 'drizzle-orm'
 import type { TwoFactorDatabase } from './database.ts'
 import { sessions } from './schema.ts'
 import { Unavailable } from '../errors.ts'
@@ -23,11 +23,39 @@ interface StorableSession {
   [key: string]: unknown
 }
 
+/**
+ * The three statements @fastify/session runs, prepared once. The read runs on every request
+ * that carries a session cookie; unprepared, each one cost drizzle a rebuild of the query and
+ * postgres.js a second round trip (it describes an unnamed statement's parameters before
+ * binding them). Measured in bench/: see README "Performance".
+ */
+function prepareStatements (db: TwoFactorDatabase) {
+  const bySid = eq(sessions.sidHash, sql.placeholder('sidHash'))
+  return {
+    get: db.select({ data: sessions.data, expiresAt: sessions.expiresAt }).from(sessions)
+      .where(bySid).limit(1).prepare('two_factor_session_get'),
+    set: db.insert(sessions).values({
+      sidHash: sql.placeholder('sidHash'),
+      userId: sql.placeholder('userId'),
+      data: sql.placeholder('data'),
+      expiresAt: sql.placeholder('expiresAt')
+    }).onConflictDoUpdate({
+      target: sessions.sidHash,
+      set: { userId: sql`excluded.user_id`, data: sql`excluded.data`, expiresAt: sql`excluded.expires_at` }
+    }).prepare('two_factor_session_set'),
+    destroy: db.delete(sessions).where(bySid).prepare('two_factor_session_destroy')
+  }
+}
+
 export class PgSessionStore {
+  private readonly statements: ReturnType<typeof prepareStatements>
+
   constructor (
     private readonly db: TwoFactorDatabase,
     private readonly clock: () => number = Date.now
-  ) {}
+  ) {
+    this.statements = prepareStatements(db)
+  }
 
   set (sessionId: string, session: StorableSession, callback: Callback): void {
     const data = JSON.parse(JSON.stringify(session)) as Record<string, unknown>
@@ -35,14 +63,12 @@ export class PgSessionStore {
     const expiresAt = expires ? new Date(expires) : new Date(this.clock() + DEFAULT_TTL_MS)
     const userId = session.twoFactor?.userId ?? null
     const sidHash = hashSessionId(sessionId)
-    this.db.insert(sessions).values({ sidHash, userId, data, expiresAt })
-      .onConflictDoUpdate({ target: sessions.sidHash, set: { userId, data, expiresAt } })
+    this.statements.set.execute({ sidHash, userId, data, expiresAt })
       .then(() => callback(), (error: unknown) => callback(unavailable(error)))
   }
 
   get (sessionId: string, callback: Callback<Record<string, unknown> | null>): void {
-    this.db.select({ data: sessions.data, expiresAt: sessions.expiresAt }).from(sessions)
-      .where(eq(sessions.sidHash, hashSessionId(sessionId))).limit(1)
+    this.statements.get.execute({ sidHash: hashSessionId(sessionId) })
       .then((rows) => {
         const row = rows[0]
         callback(null, row !== undefined && row.expiresAt.getTime() > this.clock() ? row.data : null)
@@ -50,7 +76,7 @@ export class PgSessionStore {
   }
 
   destroy (sessionId: string, callback: Callback): void {
-    this.db.delete(sessions).where(eq(sessions.sidHash, hashSessionId(sessionId)))
+    this.statements.destroy.execute({ sidHash: hashSessionId(sessionId) })
       .then(() => callback(), (error: unknown) => callback(unavailable(error)))
   }
 
