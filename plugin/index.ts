@@ -7,7 +7,6 @@
 import cookie from '@fastify/cookie'
 import csrf from '@fastify/csrf-protection'
 import formbody from '@fastify/formbody'
-import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import session from '@fastify/session'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify'
@@ -28,6 +27,7 @@ import { createGate } from './gate.ts'
 import { validateOptions, type TwoFactorOptions } from './options.ts'
 import { createEta, Renderer, wantsJson } from './render.ts'
 import { RequestTwoFactor } from './request-context.ts'
+import { securityHeaders } from './security-headers.ts'
 import { assetPaths, assetRoutes, loadAssets } from './routes/assets.ts'
 import { challengeRoutes } from './routes/challenge.ts'
 import { crossSiteGuard, csrfPreHandler, type RouteContext } from './routes/context.ts'
@@ -180,7 +180,7 @@ async function registerWebPlumbing (fastify: FastifyInstance, options: ReturnTyp
   if (!fastify.hasContentTypeParser('application/x-www-form-urlencoded')) await fastify.register(formbody)
   if (!fastify.hasDecorator('csrfProtection')) await fastify.register(csrf, { sessionPlugin: '@fastify/session' })
   if (options.helmet && !fastify.hasDecorator('helmet')) {
-    await fastify.register(helmet, {
+    const headers = Object.entries(securityHeaders({
       contentSecurityPolicy: {
         directives: {
           defaultSrc: ["'self'"],
@@ -197,6 +197,11 @@ async function registerWebPlumbing (fastify: FastifyInstance, options: ReturnTyp
         }
       },
       hsts: options.session.secure
+    }))
+    // On the raw response, as @fastify/helmet did: a route's own reply.header() still wins.
+    fastify.addHook('onRequest', function setSecurityHeaders (_request, reply, done) {
+      for (const [name, value] of headers) reply.raw.setHeader(name, value)
+      done()
     })
   }
   if (options.rateLimit !== false && !fastify.hasDecorator('rateLimit')) {
