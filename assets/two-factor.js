@@ -3,13 +3,24 @@
 (function () {
   'use strict'
 
-  function focusTarget (root) {
-    var scope = root && root.querySelector ? root : document
-    var card = scope.matches && scope.matches('[data-focus]') ? scope : scope.querySelector('[data-focus]')
-    if (!card) return
-    var selector = card.getAttribute('data-focus')
+  // An element's data-focus names what takes focus once it is on screen: its error, its
+  // notice or its first field.
+  function focusTarget (card) {
+    var selector = card && card.getAttribute('data-focus')
     var target = selector ? document.querySelector(selector) : null
     if (target) target.focus()
+  }
+
+  // What was just swapped in. htmx 4 gives the request context as event.detail.ctx, whose
+  // target is the element the response replaced; an outerHTML swap has detached it, and the
+  // new element carries its id. (event.target is the element that made the request, or the
+  // new content when that element was swapped away.)
+  function swappedIn (event) {
+    var ctx = event.detail && event.detail.ctx
+    var target = ctx && ctx.target
+    if (target && !target.isConnected && target.id) target = document.getElementById(target.id)
+    if (target && target.isConnected) return target
+    return event.target instanceof Element && event.target.isConnected ? event.target : null
   }
 
   function copyText (button) {
@@ -42,17 +53,16 @@
   })
 
   document.addEventListener('htmx:after:swap', function (event) {
-    var swapped = document.querySelector('[data-focus]')
-    reveal(document)
-    focusTarget(swapped ? swapped.parentNode : document)
+    var swapped = swappedIn(event)
+    reveal(swapped || document)
+    if (!swapped) return
+    focusTarget(swapped.matches('[data-focus]') ? swapped : swapped.querySelector('[data-focus]'))
   })
 
   function ready () {
     reveal(document)
-    var card = document.querySelector('[data-focus]')
-    var selector = card && card.getAttribute('data-focus')
     // On a full page only errors take focus; inputs use autofocus.
-    if (selector && selector.indexOf('error') !== -1) focusTarget(document)
+    focusTarget(document.querySelector('[data-focus*="error"]'))
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', ready)
   else ready()
