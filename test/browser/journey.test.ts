@@ -2,7 +2,8 @@
 // against the demo app on a real port: sign in, turn 2FA on from settings reading the key off
 // the page, save the codes, sign out, sign in with a recovery code and then with a code, make
 // new codes, turn 2FA off. Once with JavaScript (htmx swaps: the URL stays put, focus follows,
-// axe finds nothing serious) and once without (plain forms and full pages).
+// axe finds nothing serious) and once without (plain forms and full pages). Then the admin's
+// path: the forced wizard at sign-in, and a user's requirement toggled inline in the users list.
 //
 // Time is real here: the browser and the "authenticator" share the wall clock. Enrolment is
 // confirmed with the code of the step just before the current one (inside the ±1 window), so
@@ -20,7 +21,7 @@ interface Run {
   page: Page
   js: boolean
   name: string
-  user: 'alice' | 'bob'
+  user: keyof typeof PASSWORDS
 }
 
 /** Pages the plugin served must not have tripped the CSP's script rules, nor thrown. */
@@ -242,6 +243,78 @@ t.test('with JavaScript: htmx swaps one step into the next', async (t) => {
 t.test('without JavaScript: plain forms and full pages', async (t) => {
   await withContext(t, false, async (context) => {
     await journey({ t, page: await context.newPage(), js: false, name: 'nojs', user: 'bob' })
+  })
+})
+
+/**
+ * An admin must enrol before anything else (admins are required by default), then requires
+ * alice from the users list: only her row is swapped, the page never reloads, and focus goes to
+ * the row's notice so a screen reader reads the change out.
+ */
+async function adminPath (run: Run): Promise<void> {
+  const { t, page } = run
+  const trouble = watchForTrouble(page)
+  page.on('dialog', (dialog) => { void dialog.accept() })
+
+  await signIn(run)
+  t.equal(page.url(), `${baseUrl}/2fa/setup`, 'an admin without 2FA lands in the wizard')
+  t.match(await page.textContent('#tf-setup'), /Your account needs two-factor authentication before you can continue\./, 'the forced wizard says why')
+  await shot(run, '01-forced-wizard')
+  await page.click('text=Can’t scan the code?')
+  const manualKey = (await page.textContent('#tf-manual-key'))!.trim()
+  await page.click('text=Next: enter a code')
+  await page.waitForSelector('#tf-setup[data-step="confirm"]')
+  await page.fill('#tf-setup-code', await previousCode(manualKey))
+  await page.click('#tf-setup button[type=submit]')
+  await page.waitForSelector('#tf-setup[data-step="codes"]')
+  t.equal(await page.locator('#tf-code-list li').count(), 10, 'ten recovery codes')
+  await shot(run, '02-codes')
+  await page.click('text=I have saved them')
+  await page.waitForURL(`${baseUrl}/`)
+  t.match(await page.textContent('h1'), /Welcome, admin/, 'the forced wizard finishes the sign-in')
+  await shot(run, '03-signed-in')
+
+  // The users list; alice is not required yet.
+  await page.goto(`${baseUrl}/2fa/admin`)
+  await page.waitForURL(`${baseUrl}/2fa/admin/users`)
+  const usersUrl = page.url()
+  const alice = page.locator('#tf-user-616c696365')
+  t.equal(await alice.getAttribute('data-status'), 'not-required', 'alice: not required')
+  t.match(await page.textContent('#tf-user-61646d696e .tf-user-status'), /enrolled/, 'the admin: enrolled')
+  await shot(run, '04-users')
+  await accessible(run, 'admin users list')
+
+  // Require 2FA for alice: one row swapped in place.
+  await page.evaluate('window.__noReload = 1')
+  await alice.getByRole('button', { name: 'Require 2FA' }).click()
+  await page.locator('#tf-user-616c696365[data-status="awaiting"]').waitFor()
+  t.match(await alice.locator('.tf-user-status').textContent(), /awaiting setup/, 'alice: awaiting setup')
+  t.equal(await alice.locator('.tf-row-notice').textContent(), 'Two-factor is now required for alice.', 'the row says what changed')
+  t.ok(await alice.getByRole('button', { name: /Stop requiring/ }).isVisible(), 'the toggle now turns it off')
+  t.equal(await page.evaluate('window.__noReload'), 1, 'no page load: the marker on window survived')
+  t.equal(page.url(), usersUrl, 'same URL')
+  await focusMovesTo(run, 'tf-user-616c696365-notice')
+  await shot(run, '05-alice-required')
+  await accessible(run, 'admin users list after a row swap')
+  t.ok(harness.events.some((e) => e.type === 'required.on' && e.userId === 'alice' && e.actor === 'admin'), 'audited with the admin as actor')
+
+  // The policy page; saving it is a swap too, and focus goes to its notice.
+  await page.click('nav.tf-admin-nav >> text=Policy')
+  await page.waitForURL(`${baseUrl}/2fa/admin/policy`)
+  await shot(run, '06-policy')
+  await accessible(run, 'admin policy')
+  await page.click('text=Save policy')
+  await page.locator('#tf-admin-policy-notice', { hasText: 'Policy saved.' }).waitFor()
+  t.equal(page.url(), `${baseUrl}/2fa/admin/policy`, 'saved inline: same URL')
+  await focusMovesTo(run, 'tf-admin-policy-notice')
+  await shot(run, '07-policy-saved')
+
+  t.same(trouble, [], 'no script errors, nothing blocked by the CSP')
+}
+
+t.test('an admin: the forced wizard, then a requirement toggled inline', async (t) => {
+  await withContext(t, true, async (context) => {
+    await adminPath({ t, page: await context.newPage(), js: true, name: 'admin', user: 'admin' })
   })
 })
 
