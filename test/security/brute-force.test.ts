@@ -8,7 +8,7 @@ import { eq } from 'drizzle-orm'
 import { demoUsers } from '../../demo-app/schema.ts'
 import type { Client } from '../helpers/client.ts'
 import { codeFor, createHarness, enrol, PASSWORDS, passwordStep, type Harness } from '../helpers/demo.ts'
-import { accountOf, postFrom, statusCounts } from './support.ts'
+import { accountOf, clearFailures, postFrom, statusCounts } from './support.ts'
 
 const MINUTE = 60_000
 const WRONG_RECOVERY = 'AAAA-BBBB-CCCC-DDDD'
@@ -35,7 +35,7 @@ t.test('brute force', async (t) => {
   const unlock = async (userId: string) => { await h.app.twoFactor.unlock(userId, { actor: 'test' }) }
 
   t.test('lock lengths double from 15 minutes to a 24-hour ceiling, and the right code waits out every one', async (t) => {
-    const expectedMinutes = [15, 30, 60, 120, 240, 480, 960, 1440, 1440, 1440]
+    const expectedMinutes = [15, 30, 60, 120, 240, 480, 960, 1440, 1440]
     for (const [round, minutes] of expectedMinutes.entries()) {
       const client = await pendingFrom(h, '10.0.0.1', 'alice')
       for (let i = 1; i <= 4; i++) t.equal((await client.post('/2fa/challenge', { code: '000000' })).statusCode, 422)
@@ -155,6 +155,43 @@ t.test('brute force', async (t) => {
     t.comment(`median while locked: right ${right.toFixed(2)} ms, wrong ${wrong.toFixed(2)} ms`)
     t.ok(right < wrong * 2 + 2 && wrong < right * 2 + 2, 'same timing class (medians within 2x)')
     await unlock('alice')
+  })
+
+  t.test('unknown, used and malformed recovery codes get the same answer in the same time', async (t) => {
+    // A second app with room for many attempts, so one session can send them all.
+    const patient = await createHarness(t, { database: h.database, clock: h.clock, app: { twoFactor: { pendingAttempts: 100, lockoutThreshold: 100 } } })
+    await clearFailures(h, 'bob')
+    const used = bobCodes[9]!
+    const spender = await pendingFrom(h, '10.0.0.9', 'bob')
+    t.equal((await spender.post('/2fa/challenge', { recoveryCode: used })).statusCode, 200, 'one code used')
+    const client = patient.client()
+    await passwordStep(client, 'bob', PASSWORDS.bob)
+    await client.get('/2fa/challenge?method=recovery')
+    const kinds = {
+      unknown: () => 'ABCD-EFGH-JKMN-PQRS',
+      used: () => used,
+      malformed: () => 'not-a-code!',
+      empty: () => ''
+    }
+    const answers = new Map<string, string>()
+    const timings = new Map<string, number[]>()
+    for (let round = 0; round < 15; round++) {
+      for (const [kind, input] of Object.entries(kinds)) {
+        const started = process.hrtime.bigint()
+        const response = await client.post('/2fa/challenge', { recoveryCode: input() }, { json: true })
+        const ms = Number(process.hrtime.bigint() - started) / 1e6
+        if (round > 2) timings.set(kind, [...timings.get(kind) ?? [], ms])
+        const { attemptsLeft: _attemptsLeft, ...rest } = JSON.parse(response.body) as Record<string, unknown>
+        answers.set(kind, `${response.statusCode} ${JSON.stringify(rest)}`)
+      }
+    }
+    t.equal(new Set(answers.values()).size, 1, `one answer for all: ${[...answers.values()][0]}`)
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+    const medians = Object.fromEntries([...timings].map(([kind, xs]) => [kind, median(xs)]))
+    t.comment(`medians (ms): ${JSON.stringify(Object.fromEntries(Object.entries(medians).map(([k, v]) => [k, Number(v.toFixed(2))])))}`)
+    const values = Object.values(medians)
+    t.ok(Math.max(...values) < Math.min(...values) * 2 + 2, 'same timing class (medians within 2x)')
+    await clearFailures(h, 'bob')
   })
 
   t.test('the host’s password lockout is cleared only after the second factor', async (t) => {

@@ -82,8 +82,9 @@ t.test('CSRF', async (t) => {
           ['the browser’s token, sent cross-site', { 'x-csrf-token': browser.csrfToken!, 'sec-fetch-site': 'cross-site' }, {}],
           ['the browser’s token in the form, sent cross-site', { 'sec-fetch-site': 'cross-site' }, { _csrf: browser.csrfToken! }]
         ]
-        for (const [attack, headers, extra] of attacks) {
-          for (const json of [false, true]) {
+        for (const [index, [attack, headers, extra]] of attacks.entries()) {
+          // Every attack as JSON; the form encoding for the missing and the cross-site token.
+          for (const json of index === 0 || index >= 5 ? [false, true] : [true]) {
             const response = await h.app.inject({
               method: route.method as 'POST',
               url: concrete(route.url),

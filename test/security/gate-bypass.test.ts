@@ -140,7 +140,7 @@ t.test('gate bypass', async (t) => {
           `${path}#${next}`
         ]
         for (const url of variants) {
-          for (const shape of SHAPES.slice(0, 4)) {
+          for (const shape of [SHAPES[0], SHAPES[3]]) {
             const response = await h.app.inject({ method: 'GET', url, headers: { ...shape.headers, cookie: cookieOf(client) } })
             const label = `${state} GET ${url} as ${shape.name}`
             t.notMatch(response.body, PROTECTED_MARKUP, `${label}: no protected markup`)
