@@ -235,16 +235,11 @@ function answerError (error: FastifyError, request: FastifyRequest, reply: Fasti
     // The name and code say what broke; the message may quote SQL parameters, so it stays out.
     request.log.error({ errorName: error.name, errorCode: error.code, dbCode: (error as { dbCode?: string }).dbCode }, 'two-factor request failed')
   }
-  const json = { error: publicError.error, message: publicError.message }
-  if (wantsJson(request)) return reply.code(publicError.statusCode).header('Vary', 'Accept, HX-Request, HX-Request-Type').send(json)
-  return renderer.send(request, reply, {
-    page: 'pages/message',
-    partial: 'partials/message',
-    title: 'Something went wrong',
-    status: publicError.statusCode,
-    json,
-    data: { message: publicError.message, error: true }
-  })
+  if (wantsJson(request)) {
+    // No CSRF token here: the failure may be the session store itself.
+    return reply.code(publicError.statusCode).header('Vary', 'Accept, HX-Request, HX-Request-Type').send({ error: publicError.error, message: publicError.message })
+  }
+  return renderer.message(request, reply, { title: 'Something went wrong', status: publicError.statusCode, error: publicError.error, message: publicError.message })
 }
 
 export default fp(twoFactor, {

@@ -41,6 +41,17 @@ export interface RenderSpec {
   noStore?: boolean
 }
 
+export interface MessageInput {
+  title: string
+  status: number
+  /** The catalogue's short name, e.g. `second_factor_required`. */
+  error: string
+  message: string
+  link?: { href: string, text: string }
+  /** Where a JSON client should go next. */
+  next?: string
+}
+
 export interface PageContext {
   prefix: string
   csrfToken: string
@@ -92,6 +103,21 @@ export class Renderer {
     const data = { ...context, title: spec.title, ...spec.data }
     const template = wantsPartial(request) ? (spec.partial ?? spec.page) : spec.page
     return reply.type('text/html; charset=utf-8').send(this.eta.render(template, data))
+  }
+
+  /**
+   * A short message in place of a page or step: why something can't go on, and where to go.
+   * JSON clients get `{ error, message }` (plus `next` when there is somewhere to go).
+   */
+  message (request: FastifyRequest, reply: FastifyReply, input: MessageInput): FastifyReply {
+    return this.send(request, reply, {
+      page: 'pages/message',
+      partial: 'partials/message',
+      title: input.title,
+      status: input.status,
+      json: { error: input.error, message: input.message, ...(input.next !== undefined ? { next: input.next } : {}) },
+      data: { message: input.message, error: input.status >= 400, link: input.link }
+    })
   }
 
   /** Redirect in the shape each client follows: 303, `HX-Redirect`, or JSON. */

@@ -79,13 +79,8 @@ export async function adminRoutes (app: FastifyInstance, ctx: AdminContext): Pro
   })
 
   function forbidden (request: FastifyRequest, reply: FastifyReply, message: string, signIn: boolean) {
-    return renderer.send(request, reply, {
-      page: 'pages/message',
-      partial: 'partials/message',
-      title: 'Not allowed',
-      status: 403,
-      json: { error: 'forbidden', message },
-      data: { message, error: true, link: signIn ? { href: options.loginPath, text: 'Sign in' } : undefined }
+    return renderer.message(request, reply, {
+      title: 'Not allowed', status: 403, error: 'forbidden', message, link: signIn ? { href: options.loginPath, text: 'Sign in' } : undefined
     })
   }
 

@@ -39,13 +39,8 @@ export async function challengeRoutes (app: FastifyInstance, ctx: RouteContext):
 
   /** Where a user without a usable pending state goes: the password page. */
   function startAgain (request: FastifyRequest, reply: FastifyReply, reason: string) {
-    return renderer.send(request, reply, {
-      page: 'pages/message',
-      partial: 'partials/message',
-      title: 'Sign in again',
-      status: 401,
-      json: { error: 'second_factor_required', message: reason, next: loginPath },
-      data: { message: reason, link: { href: loginPath, text: 'Sign in' } }
+    return renderer.message(request, reply, {
+      title: 'Sign in again', status: 401, error: 'second_factor_required', message: reason, next: loginPath, link: { href: loginPath, text: 'Sign in' }
     })
   }
 
@@ -60,13 +55,8 @@ export async function challengeRoutes (app: FastifyInstance, ctx: RouteContext):
       // A step-up needs a second factor to step up with.
       if (!(await service.status(state.userId)).enabled) {
         const message = 'This page asks for a code from your authenticator app. Turn on two-factor authentication first.'
-        return renderer.send(request, reply, {
-          page: 'pages/message',
-          partial: 'partials/message',
-          title: 'Two-factor authentication needed',
-          status: 403,
-          json: { error: 'second_factor_required', message, next: `${prefix}/setup` },
-          data: { message, link: { href: `${prefix}/setup`, text: 'Turn it on' } }
+        return renderer.message(request, reply, {
+          title: 'Two-factor authentication needed', status: 403, error: 'second_factor_required', message, next: `${prefix}/setup`, link: { href: `${prefix}/setup`, text: 'Turn it on' }
         })
       }
       return render(request, reply, { method, stepUp: true })

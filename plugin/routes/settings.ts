@@ -23,13 +23,8 @@ export async function settingsRoutes (app: FastifyInstance, ctx: RouteContext): 
   }
 
   function pleaseSignIn (request: FastifyRequest, reply: FastifyReply) {
-    return renderer.send(request, reply, {
-      page: 'pages/message',
-      partial: 'partials/message',
-      title: 'Sign in',
-      status: 401,
-      json: { error: 'second_factor_required', message: 'Please sign in first.', next: loginPath },
-      data: { message: 'Please sign in first.', link: { href: loginPath, text: 'Sign in' } }
+    return renderer.message(request, reply, {
+      title: 'Sign in', status: 401, error: 'second_factor_required', message: 'Please sign in first.', next: loginPath, link: { href: loginPath, text: 'Sign in' }
     })
   }
 

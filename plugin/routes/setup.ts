@@ -23,13 +23,8 @@ export async function setupRoutes (app: FastifyInstance, ctx: RouteContext): Pro
   function notForYou (request: FastifyRequest, reply: FastifyReply) {
     const state = stateOf(request, options)
     if (state?.state === 'pending') return renderer.redirect(request, reply, `${prefix}/challenge`, { state: state.state })
-    return renderer.send(request, reply, {
-      page: 'pages/message',
-      partial: 'partials/message',
-      title: 'Sign in again',
-      status: 401,
-      json: { error: 'second_factor_required', message: 'Please sign in first.', next: loginPath },
-      data: { message: 'Please sign in first.', link: { href: loginPath, text: 'Sign in' } }
+    return renderer.message(request, reply, {
+      title: 'Sign in again', status: 401, error: 'second_factor_required', message: 'Please sign in first.', next: loginPath, link: { href: loginPath, text: 'Sign in' }
     })
   }
 
@@ -132,13 +127,8 @@ export async function setupRoutes (app: FastifyInstance, ctx: RouteContext): Pro
     const { requirement } = await service.decideSignIn(state.userId)
     if (requirement.required && !requirement.canSkip) {
       const message = 'Two-factor authentication is required for your account; it can’t be skipped.'
-      return renderer.send(request, reply, {
-        page: 'pages/message',
-      partial: 'partials/message',
-        title: 'Set up two-factor authentication',
-        status: 409,
-        json: { error: 'not_allowed_by_policy', message },
-        data: { message, link: { href: `${prefix}/setup`, text: 'Set it up now' } }
+      return renderer.message(request, reply, {
+        title: 'Set up two-factor authentication', status: 409, error: 'not_allowed_by_policy', message, link: { href: `${prefix}/setup`, text: 'Set it up now' }
       })
     }
     const redirect = state.returnTo ?? options.signedInRedirect
