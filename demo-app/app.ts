@@ -7,6 +7,7 @@ import twoFactor, { type AccountsAdapter, type TwoFactorDatabase, type TwoFactor
 import { hashPassword, verifyPassword } from './passwords.ts'
 import { CREATE_DEMO_USERS, demoUsers, type DemoUser } from './schema.ts'
 import { demoAdminRoutes } from './admin.ts'
+import { answerDemoError, refuseCrossSiteWrites } from './errors.ts'
 import { escapeHtml, loginForm, page } from './views.ts'
 
 export interface DemoAppOptions {
@@ -32,11 +33,11 @@ export async function ensureDemoSchema (db: TwoFactorDatabase): Promise<void> {
   await db.execute(sql.raw(CREATE_DEMO_USERS))
 }
 
-export async function createDemoUser (db: TwoFactorDatabase, input: { id?: string, username: string, password: string, role?: string }): Promise<DemoUser> {
+export async function createDemoUser (db: TwoFactorDatabase, input: { id?: string, username: string, password: string, role?: string, passwordCost?: number }): Promise<DemoUser> {
   const rows = await db.insert(demoUsers).values({
     id: input.id ?? input.username,
     username: input.username,
-    passwordHash: await hashPassword(input.password),
+    passwordHash: await hashPassword(input.password, input.passwordCost),
     role: input.role ?? 'user'
   }).returning()
   return rows[0]!
@@ -47,6 +48,7 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
   const clock = options.clock ?? Date.now
   const app = Fastify({ logger: options.logger ?? false, trustProxy: false })
   if (options.onRoute !== undefined) app.addHook('onRoute', options.onRoute)
+  app.setErrorHandler(answerDemoError)
   await ensureDemoSchema(db)
 
   const findUser = async (id: string): Promise<DemoUser | undefined> =>
@@ -91,6 +93,8 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
     clock,
     ...options.twoFactor
   })
+  // After the plugin, so the session is loaded when a refusal is rendered.
+  app.addHook('onRequest', refuseCrossSiteWrites)
 
   const signedInUser = async (request: import('fastify').FastifyRequest) => {
     const id = request.twoFactor.userId

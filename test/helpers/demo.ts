@@ -10,6 +10,8 @@ import { createTestDatabase, type TestDatabase } from './db.ts'
 
 export const PASSWORDS = { admin: 'admin-password-123', alice: 'alice-password-123', bob: 'bob-password-123' } as const
 export const TEST_KEYS = Keyring.generateSpec('k1')
+/** Cheap scrypt for test users: the suite signs in hundreds of times (the demo itself uses 16384). */
+export const TEST_PASSWORD_COST = 1024
 export const SESSION_SECRET = 'test-session-secret-that-is-long-enough-0123456789'
 
 /** A clock tests move by hand: time is injected, never waited for. */
@@ -61,7 +63,7 @@ export async function createHarness (t: { teardown (fn: () => unknown): void }, 
       { username: 'bob', password: PASSWORDS.bob }
     ]
     for (const user of users) {
-      await createDemoUser(database.db, user)
+      await createDemoUser(database.db, { ...user, passwordCost: TEST_PASSWORD_COST })
       await app.twoFactor.onUserCreated(user.username)
     }
   }
