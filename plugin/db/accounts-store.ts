@@ -26,18 +26,35 @@ export interface FailureOutcome {
 
 const notLockedAt = (now: Date) => or(isNull(accounts.lockedUntil), lte(accounts.lockedUntil, now))
 
+/**
+ * The reads every sign-in makes, prepared once: unprepared, drizzle rebuilds the query on each
+ * call and postgres.js spends a second round trip describing its parameters (bench/README.md).
+ */
+function prepareLookups (db: TwoFactorDatabase) {
+  const userId = sql.placeholder('userId')
+  return {
+    find: db.select().from(accounts).where(eq(accounts.userId, userId)).limit(1).prepare('two_factor_account_find'),
+    insert: db.insert(accounts).values({ userId }).onConflictDoNothing().returning().prepare('two_factor_account_insert')
+  }
+}
+
 export class AccountsStore {
-  constructor (private readonly db: TwoFactorDatabase) {}
+  private readonly lookups: ReturnType<typeof prepareLookups>
+
+  constructor (private readonly db: TwoFactorDatabase) {
+    this.lookups = prepareLookups(db)
+  }
 
   async find (userId: string): Promise<AccountRow | undefined> {
-    const rows = await this.db.select().from(accounts).where(eq(accounts.userId, userId)).limit(1)
+    const rows = await this.lookups.find.execute({ userId })
     return rows[0]
   }
 
-  /** The account row, created on first sight. */
+  /** The account row, created on first sight. Most sign-ins are by users seen before: look first. */
   async ensure (userId: string): Promise<AccountRow> {
-    const inserted = await this.db.insert(accounts).values({ userId })
-      .onConflictDoNothing().returning()
+    const existing = await this.find(userId)
+    if (existing !== undefined) return existing
+    const inserted = await this.lookups.insert.execute({ userId })
     return inserted[0] ?? (await this.find(userId))!
   }
 

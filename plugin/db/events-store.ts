@@ -1,5 +1,5 @@
 // Queries on `two_factor.events`, the audit log.
-import { and, count, desc, eq, gte, lt, type SQL } from 'drizzle-orm'
+import { and, count, desc, eq, gte, lt, sql, type SQL } from 'drizzle-orm'
 import type { TwoFactorDatabase } from './database.ts'
 import { events } from './schema.ts'
 
@@ -15,10 +15,27 @@ export interface EventQuery {
 }
 
 export class EventsStore {
-  constructor (private readonly db: TwoFactorDatabase) {}
+  // Every sign-in and every failure writes an event: prepared once, like AccountsStore's lookups.
+  private readonly insertEvent
+
+  constructor (private readonly db: TwoFactorDatabase) {
+    const value = (name: string) => sql.placeholder(name)
+    this.insertEvent = db.insert(events).values({
+      at: value('at'), userId: value('userId'), actor: value('actor'), ip: value('ip'),
+      userAgent: value('userAgent'), type: value('type'), details: value('details')
+    }).returning().prepare('two_factor_event_insert')
+  }
 
   async insert (event: NewEvent): Promise<EventRow> {
-    const rows = await this.db.insert(events).values(event).returning()
+    const rows = await this.insertEvent.execute({
+      at: event.at ?? new Date(),
+      userId: event.userId ?? null,
+      actor: event.actor ?? null,
+      ip: event.ip ?? null,
+      userAgent: event.userAgent ?? null,
+      type: event.type,
+      details: event.details ?? {}
+    })
     return rows[0]!
   }
 
