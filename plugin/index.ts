@@ -27,7 +27,7 @@ import { createGate } from './gate.ts'
 import { validateOptions, type TwoFactorOptions } from './options.ts'
 import { createEta, Renderer, wantsJson } from './render.ts'
 import { RequestTwoFactor } from './request-context.ts'
-import { securityHeaders } from './security-headers.ts'
+import { securityHeadersHook } from './security-headers.ts'
 import { assetPaths, assetRoutes, loadAssets } from './routes/assets.ts'
 import { challengeRoutes } from './routes/challenge.ts'
 import { crossSiteGuard, csrfPreHandler, type RouteContext } from './routes/context.ts'
@@ -180,29 +180,7 @@ async function registerWebPlumbing (fastify: FastifyInstance, options: ReturnTyp
   if (!fastify.hasContentTypeParser('application/x-www-form-urlencoded')) await fastify.register(formbody)
   if (!fastify.hasDecorator('csrfProtection')) await fastify.register(csrf, { sessionPlugin: '@fastify/session' })
   if (options.helmet && !fastify.hasDecorator('helmet')) {
-    const headers = Object.entries(securityHeaders({
-      contentSecurityPolicy: {
-        directives: {
-          defaultSrc: ["'self'"],
-          scriptSrc: ["'self'"],
-          styleSrc: ["'self'"],
-          imgSrc: ["'self'", 'data:'],
-          connectSrc: ["'self'"],
-          formAction: ["'self'"],
-          frameAncestors: ["'none'"],
-          objectSrc: ["'none'"],
-          baseUri: ["'self'"],
-          // Over plain HTTP (local development) upgrading would break every form post.
-          upgradeInsecureRequests: options.session.secure ? [] : null
-        }
-      },
-      hsts: options.session.secure
-    }))
-    // On the raw response, as @fastify/helmet did: a route's own reply.header() still wins.
-    fastify.addHook('onRequest', function setSecurityHeaders (_request, reply, done) {
-      for (const [name, value] of headers) reply.raw.setHeader(name, value)
-      done()
-    })
+    fastify.addHook('onRequest', securityHeadersHook(options.session.secure))
   }
   if (options.rateLimit !== false && !fastify.hasDecorator('rateLimit')) {
     await fastify.register(rateLimit, {
