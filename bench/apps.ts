@@ -1,0 +1,100 @@
+// The two host apps the benchmarks compare, built the same way except for the plugin:
+//
+//   plugin    the demo app (its users table, login, dashboard) with the plugin registered, as
+//             an app owner runs it, plus a trivial gated route;
+//   baseline  the same Fastify, the same @fastify/session options and the same Postgres
+//             session store (PgSessionStore), without the plugin: what a host pays anyway for
+//             database-backed sessions. Its bare routes are the baselines of the other figures.
+//             A variant also sends the plugin's security headers.
+import cookie from '@fastify/cookie'
+import formbody from '@fastify/formbody'
+import session from '@fastify/session'
+import { count, ilike } from 'drizzle-orm'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { buildDemoApp } from '../demo-app/app.ts'
+import { demoUsers } from '../demo-app/schema.ts'
+import { PgSessionStore, type TwoFactorDatabase, type TwoFactorOptions } from '../plugin/index.ts'
+import { AccountsStore } from '../plugin/db/accounts-store.ts'
+import { DEFAULTS } from '../plugin/options.ts'
+import { securityHeadersHook } from '../plugin/security-headers.ts'
+
+export interface AppConfig {
+  db: TwoFactorDatabase
+  keys: string
+  sessionSecret: string
+  /** Plugin options to try a variant (e.g. `{ "helmet": false }`), from BENCH_PLUGIN_OPTIONS. */
+  twoFactor?: Partial<TwoFactorOptions>
+}
+
+/** Rate limits would cap the measurement itself; the limiter still runs on every POST. */
+const UNLIMITED = 1_000_000_000
+
+export async function buildPluginApp (config: AppConfig): Promise<FastifyInstance> {
+  const app = await buildDemoApp({
+    database: config.db,
+    keys: config.keys,
+    sessionSecret: config.sessionSecret,
+    secureCookies: false,
+    rateLimitPerMinute: UNLIMITED,
+    twoFactor: config.twoFactor
+  })
+  // The trivial gated route: everything it costs beyond the baseline's twin is the plugin.
+  app.get('/bench/ping', async (request) => ({ userId: request.twoFactor.userId }))
+  return app
+}
+
+/**
+ * `securityHeaders`: also send the plugin's security headers (its own hook), as a host that
+ * already uses helmet would, to tell the headers' cost from the gate's.
+ */
+export async function buildBaselineApp (config: AppConfig, { securityHeaders = false } = {}): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, trustProxy: false })
+  if (securityHeaders) app.addHook('onRequest', securityHeadersHook(false))
+  await app.register(cookie)
+  // The options the plugin gives @fastify/session (plugin/index.ts, registerWebPlumbing).
+  await app.register(session, {
+    secret: config.sessionSecret,
+    cookieName: DEFAULTS.cookieName,
+    cookie: { path: '/', httpOnly: true, sameSite: 'lax', secure: false, maxAge: DEFAULTS.sessionMaxAgeMs },
+    saveUninitialized: false,
+    rolling: false,
+    store: new PgSessionStore(config.db) as never
+  })
+  await app.register(formbody)
+
+  app.get('/bench/ping', async (request) => {
+    const data = request.session.twoFactor
+    return { userId: data?.state === 'signed-in' ? data.userId : null }
+  })
+
+  // A signed-in session holding the same data the plugin keeps for one.
+  app.post('/bench/sign-in', async (request) => {
+    const { userId } = request.body as { userId: string }
+    await request.session.regenerate()
+    request.session.twoFactor = { state: 'signed-in', userId }
+    return { ok: true }
+  })
+
+  // The single-use guard alone: the one conditional UPDATE a valid code costs (SPEC §2).
+  const accounts = new AccountsStore(config.db)
+  app.post('/bench/consume-step', async (request, reply) => {
+    const { userId, step } = request.body as { userId: string, step: string }
+    const ok = await accounts.consumeStep(userId, Number(step), new Date())
+    return reply.code(ok ? 200 : 409).send({ ok })
+  })
+
+  // The host's own users query, as the demo's `listUsers` adapter runs it (demo-app/app.ts).
+  app.get('/bench/users', async (request) => {
+    const query = request.query as { q?: string, page?: string }
+    const q = query.q ?? ''
+    const offset = (Number(query.page ?? 1) - 1) * 25
+    const where = q === '' ? undefined : ilike(demoUsers.username, `%${q.replace(/[%_\\]/g, (c) => '\\' + c)}%`)
+    const [users, total] = await Promise.all([
+      config.db.select().from(demoUsers).where(where).orderBy(demoUsers.username).offset(offset).limit(25),
+      config.db.select({ n: count() }).from(demoUsers).where(where)
+    ])
+    return { users: users.map((u) => ({ id: u.id, label: u.username })), total: Number(total[0]?.n ?? 0) }
+  })
+
+  return app
+}

@@ -1,0 +1,108 @@
+// `npm run bench [-- --write]`: the whole benchmark suite, end to end, on the machine's real
+// Postgres (DATABASE_URL or postgres://postgres@127.0.0.1:5432). Every figure is printed next to
+// a baseline measured in the same run, with their ratio; `--write` puts the table and the
+// machine into bench/README.md. Not part of `npm test`.
+import { randomBytes } from 'node:crypto'
+import { cpus, loadavg, totalmem } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { ensureDemoSchema } from '../demo-app/app.ts'
+import { Keyring, migrate } from '../plugin/index.ts'
+import { adminListAtScale } from './admin-list.ts'
+import { challengeThroughput } from './challenge.ts'
+import type { BenchContext } from './context.ts'
+import { memoryFootprint, pageWeights } from './footprint.ts'
+import { gateOverhead } from './gate.ts'
+import { createBenchDatabase, SMALL_BENCH_DATABASE } from './lib/database.ts'
+import { LARGE_POPULATION, SMALL_POPULATION } from './lib/population.ts'
+import { markdownTable, replaceSection, textTable, type Figure } from './lib/report.ts'
+import { Seeder } from './lib/seed.ts'
+import { ServerProcess } from './lib/server-process.ts'
+import { recoveryCodeCost } from './recovery.ts'
+
+const README = fileURLToPath(new URL('README.md', import.meta.url))
+const CONNECTIONS = 10
+const write = process.argv.includes('--write')
+const suiteStarted = Date.now()
+const loadAtStart = loadavg()[0]!
+
+const log = (message: string) => console.log(`[${((Date.now() - suiteStarted) / 1000).toFixed(0).padStart(3)} s] ${message}`)
+
+async function timed<T> (name: string, task: () => Promise<T>): Promise<T> {
+  const started = Date.now()
+  log(`${name}…`)
+  const result = await task()
+  log(`${name}: ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  return result
+}
+
+async function machine (database: { sql: import('postgres').Sql }): Promise<string> {
+  const [{ version }] = await database.sql<[{ version: string }]>`select current_setting('server_version') as version`
+  const cpu = cpus()
+  return [
+    `- CPU: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown'} (\`nproc\` = ${cpu.length})`,
+    `- Memory: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+    `- Node.js ${process.version}, PostgreSQL ${version} on the same machine`,
+    `- Load: autocannon in the runner process; each app under test in its own process; ${CONNECTIONS} connections`,
+    `- Run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end ` +
+      '(the machine is shared: other processes compete for the 2 cores, which is why the gate ratio is a median of back-to-back pairs)'
+  ].join('\n')
+}
+
+const database = await createBenchDatabase()
+const smallDatabase = await createBenchDatabase(SMALL_BENCH_DATABASE)
+const children: ServerProcess[] = []
+try {
+  const keys = Keyring.generateSpec('k1')
+  const keyring = Keyring.parse(keys)
+  const settings = { databaseUrl: database.url, keys, sessionSecret: randomBytes(32).toString('base64url') }
+  const seeders = await timed(`seeding ${SMALL_POPULATION.toLocaleString('en')} and ${LARGE_POPULATION.toLocaleString('en')} users`, async () => {
+    const [seeder, smallSeeder] = await Promise.all([database, smallDatabase].map(async (target, i) => {
+      await migrate(target.db)
+      await ensureDemoSchema(target.db)
+      const seeder = new Seeder(target.sql, keyring)
+      if (i === 0) await seeder.seedSpecialUsers()
+      await seeder.seedUsers(1, i === 0 ? LARGE_POPULATION : SMALL_POPULATION)
+      return seeder
+    }))
+    return { seeder: seeder!, smallSeeder: smallSeeder! }
+  })
+
+  const figures: Figure[] = []
+  const recovery = await timed('recovery codes, 1 000 vs 100 000 users', async () => await recoveryCodeCost(keyring, settings.sessionSecret,
+    { database: smallDatabase, seeder: seeders.smallSeeder }, { database, seeder: seeders.seeder }))
+
+  const baseline = await ServerProcess.start('baseline', settings)
+  children.push(baseline)
+  const plugin = await ServerProcess.start('plugin', settings)
+  children.push(plugin)
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  const idle = { baseline: await baseline.memory(), plugin: await plugin.memory() }
+  const ctx: BenchContext = { database, keyring, settings, seeder: seeders.seeder, plugin, baseline, signIns: 0, connections: CONNECTIONS, log }
+
+  figures.push(...await timed('gate overhead', async () => await gateOverhead(ctx)))
+  figures.push(...await timed('challenge throughput', async () => await challengeThroughput(ctx)))
+  figures.push(...recovery)
+  figures.push(...await timed('admin list at 100 000 users', async () => await adminListAtScale(ctx)))
+  figures.push(...await timed('page weight', async () => await pageWeights(ctx)))
+  figures.push(...await timed('memory after 10 000 sign-ins', async () => await memoryFootprint(ctx, idle)))
+
+  const total = (Date.now() - suiteStarted) / 1000
+  console.log('\n' + textTable(figures) + '\n')
+  for (const f of figures.filter((f) => f.note !== undefined)) console.log(`  ${f.section} / ${f.name}: ${f.note}`)
+  log(`suite: ${total.toFixed(0)} s; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} now`)
+
+  if (write) {
+    replaceSection(README, 'machine', await machine(database))
+    replaceSection(README, 'results', markdownTable(figures) + `\n\nWhole suite: ${total.toFixed(0)} s.`)
+    log('bench/README.md updated')
+  }
+  const missed = figures.filter((f) => f.pass === false)
+  if (missed.length > 0) {
+    console.error(`Missed target: ${missed.map((f) => `${f.section} / ${f.name} (${f.ratio.toFixed(2)} vs ${f.target})`).join('; ')}`)
+    process.exitCode = 1
+  }
+} finally {
+  for (const child of children) await child.stop()
+  await smallDatabase.drop()
+  await database.drop()
+}

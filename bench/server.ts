@@ -1,0 +1,43 @@
+// A benchmarked app in its own process, so the load generator and the app under test don't
+// share one event loop. The parent (bench/run.ts) forks this file, reads the port from the
+// first IPC message, and may ask for the process's memory.
+import { drizzle } from 'drizzle-orm/postgres-js'
+import postgres from 'postgres'
+import type { TwoFactorDatabase } from '../plugin/index.ts'
+import { buildBaselineApp, buildPluginApp } from './apps.ts'
+
+export type AppVariant = 'plugin' | 'baseline' | 'baseline-headers'
+
+export type ServerMessage =
+  | { type: 'listening', port: number }
+  | { type: 'memory', rss: number, heapUsed: number }
+  | { type: 'cpu', micros: number }
+
+const variant = process.env.BENCH_VARIANT as AppVariant
+const sql = postgres(process.env.BENCH_DATABASE_URL!, { max: 10, onnotice: () => {} })
+const config = {
+  db: drizzle(sql) as unknown as TwoFactorDatabase,
+  keys: process.env.BENCH_KEYS!,
+  sessionSecret: process.env.BENCH_SESSION_SECRET!,
+  twoFactor: process.env.BENCH_PLUGIN_OPTIONS === undefined ? undefined : JSON.parse(process.env.BENCH_PLUGIN_OPTIONS) as Record<string, unknown>
+}
+const app = variant === 'plugin' ? await buildPluginApp(config) : await buildBaselineApp(config, { securityHeaders: variant === 'baseline-headers' })
+await app.listen({ port: 0, host: '127.0.0.1' })
+const address = app.server.address()
+const send = (message: ServerMessage) => process.send!(message)
+send({ type: 'listening', port: typeof address === 'object' && address !== null ? address.port : 0 })
+
+process.on('message', (message: { type: string }) => {
+  if (message.type === 'memory') {
+    // Collect first, so the figure is what the process keeps, not garbage not yet collected.
+    (globalThis as { gc?: () => void }).gc?.()
+    const usage = process.memoryUsage()
+    send({ type: 'memory', rss: usage.rss, heapUsed: usage.heapUsed })
+  } else if (message.type === 'cpu') {
+    const usage = process.cpuUsage()
+    send({ type: 'cpu', micros: usage.user + usage.system })
+  } else if (message.type === 'stop') {
+    void app.close().then(() => sql.end({ timeout: 2 })).then(() => process.exit(0))
+  }
+})
+process.on('disconnect', () => process.exit(0))
