@@ -44,12 +44,18 @@ async function machine (database: { sql: import('postgres').Sql }): Promise<stri
     `- Node.js ${process.version}, PostgreSQL ${version} on the same machine`,
     `- Load: autocannon in the runner process; each app under test in its own process; ${CONNECTIONS} connections`,
     `- Run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end ` +
-      '(the machine is shared: other processes compete for the 2 cores, which is why the gate ratio is a median of back-to-back pairs)'
+      '(the machine is shared: other processes compete for the 2 cores, which is why the gate ratio is the median of rotating rounds)'
   ].join('\n')
 }
 
-const database = await createBenchDatabase()
-const smallDatabase = await createBenchDatabase(SMALL_BENCH_DATABASE)
+/** No Postgres, no benchmark: say so in one line rather than with a stack trace. */
+function stop (error: unknown): never {
+  console.error((error as Error).message)
+  process.exit(1)
+}
+
+const database = await createBenchDatabase().catch(stop)
+const smallDatabase = await createBenchDatabase(SMALL_BENCH_DATABASE).catch(stop)
 const children: ServerProcess[] = []
 try {
   const keys = Keyring.generateSpec('k1')
