@@ -33,12 +33,14 @@ export async function ensureDemoSchema (db: TwoFactorDatabase): Promise<void> {
   await db.execute(sql.raw(CREATE_DEMO_USERS))
 }
 
-export async function createDemoUser (db: TwoFactorDatabase, input: { id?: string, username: string, password: string, role?: string, passwordCost?: number }): Promise<DemoUser> {
+/** `createdAt`: the app's clock (the database's own `now()` otherwise), which starts a new user's grace period. */
+export async function createDemoUser (db: TwoFactorDatabase, input: { id?: string, username: string, password: string, role?: string, passwordCost?: number, createdAt?: Date }): Promise<DemoUser> {
   const rows = await db.insert(demoUsers).values({
     id: input.id ?? input.username,
     username: input.username,
     passwordHash: await hashPassword(input.password, input.passwordCost),
-    role: input.role ?? 'user'
+    role: input.role ?? 'user',
+    ...(input.createdAt !== undefined ? { createdAt: input.createdAt } : {})
   }).returning()
   return rows[0]!
 }
@@ -196,7 +198,7 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
     }))
   })
 
-  await demoAdminRoutes(app, { db, findUser, signedInUser, wantsJson, createUser: async (input) => await createDemoUser(db, input) })
+  await demoAdminRoutes(app, { db, findUser, signedInUser, wantsJson, createUser: async (input) => await createDemoUser(db, { ...input, createdAt: new Date(clock()) }) })
 
   return app
 }

@@ -63,7 +63,7 @@ export async function createHarness (t: { teardown (fn: () => unknown): void }, 
       { username: 'bob', password: PASSWORDS.bob }
     ]
     for (const user of users) {
-      await createDemoUser(database.db, { ...user, passwordCost: TEST_PASSWORD_COST })
+      await createDemoUser(database.db, { ...user, passwordCost: TEST_PASSWORD_COST, createdAt: new Date(clock.ms) })
       await app.twoFactor.onUserCreated(user.username)
     }
   }
