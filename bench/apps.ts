@@ -1,7 +1,8 @@
 // The two host apps the benchmarks compare, built the same way except for the plugin:
 //
-//   plugin    the demo app (its users table, login, dashboard) with the plugin registered, as
-//             an app owner runs it, plus a trivial gated route;
+//   plugin    the demo app (its users table, login, dashboard) with the plugin registered with
+//             its defaults, plus a trivial gated route; a variant is the demo as shipped, with
+//             the plugin's security headers on every route (`helmet: 'app'`);
 //   baseline  the same Fastify, the same @fastify/session options and the same Postgres
 //             session store (PgSessionStore), without the plugin: what a host pays anyway for
 //             database-backed sessions. Its bare routes are the baselines of the other figures.
@@ -29,14 +30,18 @@ export interface AppConfig {
 /** Rate limits would cap the measurement itself; the limiter still runs on every POST. */
 const UNLIMITED = 1_000_000_000
 
-export async function buildPluginApp (config: AppConfig): Promise<FastifyInstance> {
+/**
+ * `securityHeaders`: the demo as shipped, with the plugin's security headers on every route
+ * (`helmet: 'app'`); otherwise the plugin's default, headers on its own pages only.
+ */
+export async function buildPluginApp (config: AppConfig, { securityHeaders = false } = {}): Promise<FastifyInstance> {
   const app = await buildDemoApp({
     database: config.db,
     keys: config.keys,
     sessionSecret: config.sessionSecret,
     secureCookies: false,
     rateLimitPerMinute: UNLIMITED,
-    twoFactor: config.twoFactor
+    twoFactor: { ...config.twoFactor, helmet: securityHeaders ? 'app' : true }
   })
   // The trivial gated route: everything it costs beyond the baseline's twin is the plugin.
   app.get('/bench/ping', async (request) => ({ userId: request.twoFactor.userId }))

@@ -1,11 +1,12 @@
 // 1. Gate overhead (SPEC §11): a signed-in session on a trivial route, the demo app with the
-// plugin against the same sessions without it. A third app, the baseline plus the plugin's
-// security headers, tells what the headers cost from what the gate costs: the plugin puts
-// helmet's headers on every response of the host (a host that already uses helmet pays them
-// anyway), and on this 2-core machine the load generator parses them on the same cores.
+// plugin against the same sessions without it. The plugin's security headers go on its own
+// pages by default; the demo as shipped puts them on every route (`helmet: 'app'`), which is
+// measured against the baseline plus the same headers, so the headers' cost is told from the
+// gate's (on this 2-core machine the load generator parses ~600 bytes of headers a response on
+// the same cores).
 //
 // The machine is small and shared, so throughput drifts between runs by more than the 5 % being
-// measured. Runs therefore rotate (each round runs the three apps one after the other, in a
+// measured. Runs therefore rotate (each round runs the four apps one after the other, in a
 // different order each round), each round's ratio compares runs made seconds apart, and the
 // figure is the median of those ratios. The apps' own CPU time per request is reported too: it
 // is what the plugin adds, and it is far less disturbed by other load than req/s.
@@ -21,7 +22,7 @@ const RUN_SECONDS = 2
 const ROUNDS = 8
 export const GATE_TARGET = 0.95
 
-type Side = 'baseline' | 'headers' | 'plugin'
+type Side = 'baseline' | 'headers' | 'plugin' | 'pluginHeaders'
 interface Run { result: LoadResult, cpuMicrosPerRequest: number }
 
 async function baselineSession (origin: string): Promise<string> {
@@ -43,13 +44,18 @@ async function checkSignedIn (origin: string, cookie: string, side: string): Pro
 
 export async function gateOverhead (ctx: BenchContext): Promise<Figure[]> {
   const headersApp = await ServerProcess.start('baseline-headers', ctx.settings)
+  const pluginHeadersApp = await ServerProcess.start('plugin-headers', ctx.settings)
   try {
-    const plugin = await passwordStep(ctx.plugin.origin, GATE_USER, PASSWORD)
-    if (plugin.state !== 'signed-in') throw new Error(`gate user: expected signed-in, got ${plugin.state}`)
+    const pluginSession = async (app: ServerProcess): Promise<string> => {
+      const signedIn = await passwordStep(app.origin, GATE_USER, PASSWORD)
+      if (signedIn.state !== 'signed-in') throw new Error(`gate user: expected signed-in, got ${signedIn.state}`)
+      return signedIn.cookie
+    }
     const sides: Record<Side, { app: ServerProcess, cookie: string, runs: Run[] }> = {
       baseline: { app: ctx.baseline, cookie: await baselineSession(ctx.baseline.origin), runs: [] },
       headers: { app: headersApp, cookie: await baselineSession(headersApp.origin), runs: [] },
-      plugin: { app: ctx.plugin, cookie: plugin.cookie, runs: [] }
+      plugin: { app: ctx.plugin, cookie: await pluginSession(ctx.plugin), runs: [] },
+      pluginHeaders: { app: pluginHeadersApp, cookie: await pluginSession(pluginHeadersApp), runs: [] }
     }
     const run = async (side: Side, duration: number): Promise<Run> => {
       const { app, cookie } = sides[side]
@@ -60,22 +66,25 @@ export async function gateOverhead (ctx: BenchContext): Promise<Figure[]> {
       return { result, cpuMicrosPerRequest }
     }
 
-    const order: Side[] = ['baseline', 'headers', 'plugin']
+    const order: Side[] = ['baseline', 'plugin', 'headers', 'pluginHeaders']
     for (const side of order) {
       await checkSignedIn(sides[side].app.origin, sides[side].cookie, side)
       await run(side, WARM_UP_SECONDS)
     }
-    const ratios: Record<'baseline' | 'headers', number[]> = { baseline: [], headers: [] }
+    const ratios: Record<'plugin' | 'pluginHeaders', number[]> = { plugin: [], pluginHeaders: [] }
     for (let round = 0; round < ROUNDS; round++) {
-      for (const side of [...order.slice(round % 3), ...order.slice(0, round % 3)]) sides[side].runs.push(await run(side, RUN_SECONDS))
+      const shift = round % order.length
+      for (const side of [...order.slice(shift), ...order.slice(0, shift)]) sides[side].runs.push(await run(side, RUN_SECONDS))
       const rps = (side: Side) => sides[side].runs[round]!.result.requestsPerSecond
-      ratios.baseline.push(rps('plugin') / rps('baseline'))
-      ratios.headers.push(rps('plugin') / rps('headers'))
-      ctx.log(`  gate round ${round + 1}: baseline ${rps('baseline').toFixed(0)}, with headers ${rps('headers').toFixed(0)}, plugin ${rps('plugin').toFixed(0)} req/s`)
+      ratios.plugin.push(rps('plugin') / rps('baseline'))
+      ratios.pluginHeaders.push(rps('pluginHeaders') / rps('headers'))
+      ctx.log(`  gate round ${round + 1}: baseline ${rps('baseline').toFixed(0)}, plugin ${rps('plugin').toFixed(0)}; ` +
+        `with headers ${rps('headers').toFixed(0)}, plugin with headers ${rps('pluginHeaders').toFixed(0)} req/s`)
     }
 
     const of = (side: Side, pick: (run: Run) => number) => median(sides[side].runs.map(pick))
     const rps = (run: Run) => run.result.requestsPerSecond
+    const cpu = (run: Run) => run.cpuMicrosPerRequest
     const note = (list: number[]) => `median of ${ROUNDS} rounds (${list.map((r) => r.toFixed(2)).join(', ')}), ${RUN_SECONDS} s runs, ${ctx.connections} connections`
     const vsBaseline = figure({
       section: 'Gate',
@@ -83,21 +92,22 @@ export async function gateOverhead (ctx: BenchContext): Promise<Figure[]> {
       value: of('plugin', rps),
       baselineName: 'same sessions, no plugin',
       baseline: of('baseline', rps),
-      ratio: median(ratios.baseline),
+      ratio: median(ratios.plugin),
       unit: 'req/s',
       target: `≥ ${GATE_TARGET}`,
-      note: note(ratios.baseline)
+      note: note(ratios.plugin)
     })
     vsBaseline.pass = vsBaseline.ratio >= GATE_TARGET
-    const cpu = (run: Run) => run.cpuMicrosPerRequest
+    const withHeaders = 'demo as shipped (helmet: \'app\'), '
     return [
       vsBaseline,
-      figure({ section: 'Gate', name: 'signed-in GET, req/s', value: of('plugin', rps), baselineName: 'same + security headers', baseline: of('headers', rps), ratio: median(ratios.headers), unit: 'req/s', note: note(ratios.headers) }),
       figure({ section: 'Gate', name: 'signed-in GET, p99 latency', value: of('plugin', (r) => r.result.p99), baselineName: 'same sessions, no plugin', baseline: of('baseline', (r) => r.result.p99), unit: 'ms' }),
       figure({ section: 'Gate', name: 'app CPU per request', value: of('plugin', cpu), baselineName: 'same sessions, no plugin', baseline: of('baseline', cpu), unit: 'µs' }),
-      figure({ section: 'Gate', name: 'app CPU per request', value: of('plugin', cpu), baselineName: 'same + security headers', baseline: of('headers', cpu), unit: 'µs' })
+      figure({ section: 'Gate', name: withHeaders + 'signed-in GET, req/s', value: of('pluginHeaders', rps), baselineName: 'same sessions + the same headers', baseline: of('headers', rps), ratio: median(ratios.pluginHeaders), unit: 'req/s', note: note(ratios.pluginHeaders) }),
+      figure({ section: 'Gate', name: withHeaders + 'app CPU per request', value: of('pluginHeaders', cpu), baselineName: 'same sessions + the same headers', baseline: of('headers', cpu), unit: 'µs' })
     ]
   } finally {
+    await pluginHeadersApp.stop()
     await headersApp.stop()
   }
 }

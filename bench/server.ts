@@ -6,7 +6,7 @@ import postgres from 'postgres'
 import type { TwoFactorDatabase } from '../plugin/index.ts'
 import { buildBaselineApp, buildPluginApp } from './apps.ts'
 
-export type AppVariant = 'plugin' | 'baseline' | 'baseline-headers'
+export type AppVariant = 'plugin' | 'plugin-headers' | 'baseline' | 'baseline-headers'
 
 export type ServerMessage =
   | { type: 'listening', port: number }
@@ -21,7 +21,8 @@ const config = {
   sessionSecret: process.env.BENCH_SESSION_SECRET!,
   twoFactor: process.env.BENCH_PLUGIN_OPTIONS === undefined ? undefined : JSON.parse(process.env.BENCH_PLUGIN_OPTIONS) as Record<string, unknown>
 }
-const app = variant === 'plugin' ? await buildPluginApp(config) : await buildBaselineApp(config, { securityHeaders: variant === 'baseline-headers' })
+const securityHeaders = variant.endsWith('-headers')
+const app = variant.startsWith('plugin') ? await buildPluginApp(config, { securityHeaders }) : await buildBaselineApp(config, { securityHeaders })
 await app.listen({ port: 0, host: '127.0.0.1' })
 const address = app.server.address()
 const send = (message: ServerMessage) => process.send!(message)

@@ -93,6 +93,8 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
     issuer: 'Demo App',
     rateLimit: { max: rateLimitPerMinute, timeWindowMs: 60_000, redis: options.rateLimitRedis },
     clock,
+    // The demo's own pages have no inline script either, so the plugin's headers suit them too.
+    helmet: 'app',
     ...options.twoFactor
   })
   // After the plugin, so the session is loaded when a refusal is rendered.

@@ -145,6 +145,9 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
   const gatedContext: RouteContext = { ...context, post }
 
   await fastify.register(async (pages) => {
+    // The plugin's own pages always carry its headers (unless `helmet: false`): it knows they need
+    // no inline script. With `helmet: 'app'` the root hook has set them already.
+    if (options.helmet === true) pages.addHook('onRequest', securityHeadersHook(options.session.secure))
     pages.setErrorHandler((error: FastifyError, request, reply) => answerError(error, request, reply, renderer))
     await challengeRoutes(pages, context)
     await setupRoutes(pages, context)
@@ -179,7 +182,10 @@ async function registerWebPlumbing (fastify: FastifyInstance, options: ReturnTyp
   }
   if (!fastify.hasContentTypeParser('application/x-www-form-urlencoded')) await fastify.register(formbody)
   if (!fastify.hasDecorator('csrfProtection')) await fastify.register(csrf, { sessionPlugin: '@fastify/session' })
-  if (options.helmet && !fastify.hasDecorator('helmet')) {
+  // App-wide only when asked: the plugin's CSP allows no inline script, which would break a
+  // host page that has one, and the host's routes are the host's to decide. A host that has
+  // registered @fastify/helmet keeps its own.
+  if (options.helmet === 'app' && !fastify.hasReplyDecorator('helmet')) {
     fastify.addHook('onRequest', securityHeadersHook(options.session.secure))
   }
   if (options.rateLimit !== false && !fastify.hasDecorator('rateLimit')) {

@@ -98,8 +98,12 @@ export interface TwoFactorOptions {
   migrate?: boolean
   /** Per-IP rate limit on the plugin's POST routes; false to leave it to the host. */
   rateLimit?: RateLimitOptions | false
-  /** Register @fastify/helmet with the plugin's CSP; false if the host sets its own. @default true */
-  helmet?: boolean
+  /**
+   * Security headers with the plugin's CSP (helmet's headers, SPEC §12): `true` puts them on the
+   * plugin's own pages; `'app'` on every response of the host app too (unless the host has
+   * registered @fastify/helmet); `false` leaves headers to the host. @default true
+   */
+  helmet?: boolean | 'app'
   /** A folder whose templates replace the plugin's of the same name (layout.eta, pages/…, partials/…). */
   templatesDir?: string
   /** Called for every audit event (e.g. to e-mail the user). Errors are logged, never thrown. */
@@ -220,7 +224,8 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
   for (const hook of ['onEvent', 'alert', 'clock'] as const) {
     if (o[hook] !== undefined && !isFn(o[hook])) throw new OptionsError(hook, 'must be a function')
   }
-  for (const flag of ['allowSkip', 'migrate', 'helmet'] as const) {
+  if (o.helmet !== undefined && o.helmet !== 'app' && typeof o.helmet !== 'boolean') throw new OptionsError('helmet', "must be true, false or 'app'")
+  for (const flag of ['allowSkip', 'migrate'] as const) {
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') throw new OptionsError(flag, 'must be a boolean')
   }
   if (o.templatesDir !== undefined && typeof o.templatesDir !== 'string') throw new OptionsError('templatesDir', 'must be a folder path')

@@ -28,6 +28,7 @@ t.test('bad options fail app.ready() naming the option', async (t) => {
     ['issuer with colon', { issuer: 'Acme:Corp' }, /"issuer"/],
     ['onEvent not a function', { onEvent: 'x' }, /"onEvent"/],
     ['rateLimit.max zero', { rateLimit: { max: 0 } }, /"rateLimit\.max"/],
+    ['helmet neither a boolean nor app', { helmet: 'everywhere' }, /"helmet"/],
     ['missing keys', { keys: '' }, /TWO_FACTOR_KEYS/],
     ['short key', { keys: 'k1:' + Buffer.alloc(16).toString('base64') }, /TWO_FACTOR_KEYS/],
     ['malformed key', { keys: 'not-a-key' }, /TWO_FACTOR_KEYS/]

@@ -1,7 +1,8 @@
-// Security headers (SPEC §12): helmet's headers with the plugin's CSP on every response of the
-// host app and of the plugin, worked out once at startup (plugin/security-headers.ts) rather
-// than by @fastify/helmet on each request; HSTS and upgrade-insecure-requests only when the
-// cookies are secure; none of it when the host says `helmet: false`.
+// Security headers (SPEC §12): helmet's headers with the plugin's CSP, worked out once at startup
+// (plugin/security-headers.ts) rather than by @fastify/helmet on each request. By default on the
+// plugin's pages only; with `helmet: 'app'` (as the demo app runs) on every response of the host
+// too; HSTS and upgrade-insecure-requests only when the cookies are secure; none of it when the
+// host says `helmet: false`.
 import t from 'tap'
 import { createHarness } from '../helpers/demo.ts'
 
@@ -33,8 +34,19 @@ t.test('security headers', async (t) => {
   t.match(String(overHttps.headers['content-security-policy']), /upgrade-insecure-requests/, 'secure: upgrade-insecure-requests')
   t.match(String(overHttps.headers['strict-transport-security']), /max-age=\d+/, 'secure: HSTS')
 
+  const pagesOnly = await createHarness(t, { database: h.database, app: { twoFactor: { helmet: true } } })
+  const hostPage = await pagesOnly.app.inject({ method: 'GET', url: '/login' })
+  t.equal(hostPage.headers['content-security-policy'], undefined, 'helmet: true leaves the host\'s pages alone')
+  for (const url of ['/2fa/challenge', '/2fa/settings', '/2fa/assets/two-factor.css']) {
+    const page = await pagesOnly.app.inject({ method: 'GET', url })
+    t.match(String(page.headers['content-security-policy']), /(^|;)script-src 'self'(;|$)/, `helmet: true: ${url} has the CSP`)
+    t.match(page.headers, EXPECTED, `helmet: true: ${url} has helmet's other headers`)
+  }
+
   const without = await createHarness(t, { database: h.database, app: { twoFactor: { helmet: false } } })
-  const plain = await without.app.inject({ method: 'GET', url: '/login' })
-  t.equal(plain.headers['content-security-policy'], undefined, 'helmet: false sets no CSP')
-  t.equal(plain.headers['x-frame-options'], undefined, 'nor the other headers')
+  for (const url of ['/login', '/2fa/challenge']) {
+    const plain = await without.app.inject({ method: 'GET', url })
+    t.equal(plain.headers['content-security-policy'], undefined, `helmet: false: no CSP on ${url}`)
+    t.equal(plain.headers['x-frame-options'], undefined, `helmet: false: nor the other headers on ${url}`)
+  }
 })
