@@ -10,8 +10,9 @@
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import session from '@fastify/session'
-import { count, ilike } from 'drizzle-orm'
+import { count } from 'drizzle-orm'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { usernameMatching } from '../demo-app/admin.ts'
 import { buildDemoApp } from '../demo-app/app.ts'
 import { demoUsers } from '../demo-app/schema.ts'
 import { PgSessionStore, type TwoFactorDatabase, type TwoFactorOptions } from '../plugin/index.ts'
@@ -93,7 +94,7 @@ export async function buildBaselineApp (config: AppConfig, { securityHeaders = f
     const query = request.query as { q?: string, page?: string }
     const q = query.q ?? ''
     const offset = (Number(query.page ?? 1) - 1) * 25
-    const where = q === '' ? undefined : ilike(demoUsers.username, `%${q.replace(/[%_\\]/g, (c) => '\\' + c)}%`)
+    const where = usernameMatching(q)
     const [users, total] = await Promise.all([
       config.db.select().from(demoUsers).where(where).orderBy(demoUsers.username).offset(offset).limit(25),
       config.db.select({ n: count() }).from(demoUsers).where(where)

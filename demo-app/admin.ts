@@ -2,7 +2,7 @@
 // with a "Require two-factor" checkbox. They use the plugin only through its service API
 // (`app.twoFactor.status`, `setRequired`, `onUserCreated`), as an app owner's admin would.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { asc, eq, ilike } from 'drizzle-orm'
+import { asc, eq, ilike, sql, type SQL } from 'drizzle-orm'
 import type { TwoFactorDatabase } from '../plugin/index.ts'
 import { demoUsers, type DemoUser } from './schema.ts'
 import { escapeHtml, page } from './views.ts'
@@ -17,6 +17,17 @@ export interface DemoAdminDeps {
 
 const ROLES = ['user', 'admin', 'finance', 'contractor'] as const
 const USERNAME = /^[a-z0-9._-]{2,40}$/
+
+/**
+ * The users search, shared by this page and the plugin's `listUsers`: a substring of the
+ * username, LIKE's wildcards taken literally. Postgres text can't hold U+0000, so a search with
+ * one matches nobody rather than failing in the database.
+ */
+export function usernameMatching (q: string): SQL | undefined {
+  if (q === '') return undefined
+  if (q.includes('\u0000')) return sql`false`
+  return ilike(demoUsers.username, `%${q.replace(/[%_\\]/g, (c) => '\\' + c)}%`)
+}
 
 export async function demoAdminRoutes (app: FastifyInstance, deps: DemoAdminDeps): Promise<void> {
   const { db, findUser, signedInUser, wantsJson, createUser } = deps
@@ -41,7 +52,7 @@ export async function demoAdminRoutes (app: FastifyInstance, deps: DemoAdminDeps
     const csrfToken = reply.generateCsrf()
     const q = typeof (request.query as { q?: unknown }).q === 'string' ? (request.query as { q: string }).q.slice(0, 100) : ''
     const users = await db.select().from(demoUsers)
-      .where(q === '' ? undefined : ilike(demoUsers.username, `%${q.replace(/[%_\\]/g, (c) => '\\' + c)}%`))
+      .where(usernameMatching(q))
       .orderBy(asc(demoUsers.username)).limit(50)
     if (wantsJson(request.headers.accept)) {
       return { links: { twoFactorAdmin: '/2fa/admin' }, users: users.map((u) => ({ id: u.id, username: u.username, role: u.role })), csrfToken }

@@ -2,11 +2,11 @@
 // password-lockout counter, a login page, a dashboard and an admin page, using the plugin the
 // way an app owner would.
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
-import { and, count, eq, ilike, inArray, sql } from 'drizzle-orm'
+import { and, count, eq, inArray, sql } from 'drizzle-orm'
 import twoFactor, { type AccountsAdapter, type TwoFactorDatabase, type TwoFactorOptions } from '../plugin/index.ts'
 import { hashPassword, verifyPassword } from './passwords.ts'
 import { CREATE_DEMO_USERS, demoUsers, type DemoUser } from './schema.ts'
-import { demoAdminRoutes } from './admin.ts'
+import { demoAdminRoutes, usernameMatching } from './admin.ts'
 import { answerDemoError, refuseCrossSiteWrites } from './errors.ts'
 import { escapeHtml, loginForm, page } from './views.ts'
 
@@ -53,8 +53,9 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
   app.setErrorHandler(answerDemoError)
   await ensureDemoSchema(db)
 
+  // Postgres text can't hold U+0000: such an id or name matches nobody, without asking the database.
   const findUser = async (id: string): Promise<DemoUser | undefined> =>
-    (await db.select().from(demoUsers).where(eq(demoUsers.id, id)).limit(1))[0]
+    id.includes('\u0000') ? undefined : (await db.select().from(demoUsers).where(eq(demoUsers.id, id)).limit(1))[0]
 
   const accounts: AccountsAdapter<DemoUser> = {
     findUser,
@@ -71,7 +72,7 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
       return ids.length === 0 ? [] : await db.select().from(demoUsers).where(inArray(demoUsers.id, ids))
     },
     async listUsers ({ q, offset, limit }) {
-      const where = q === '' ? undefined : ilike(demoUsers.username, `%${q.replace(/[%_\\]/g, (c) => '\\' + c)}%`)
+      const where = usernameMatching(q)
       const [users, total] = await Promise.all([
         db.select().from(demoUsers).where(where).orderBy(demoUsers.username).offset(offset).limit(limit),
         db.select({ n: count() }).from(demoUsers).where(where)
@@ -126,7 +127,7 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
       return reply.code(status).type('text/html').send(page({ title: 'Sign in', csrfToken, body: loginForm({ csrfToken, error: message, username, returnTo }) }))
     }
 
-    const user = (await db.select().from(demoUsers).where(eq(demoUsers.username, username)).limit(1))[0]
+    const user = username.includes('\u0000') ? undefined : (await db.select().from(demoUsers).where(eq(demoUsers.username, username)).limit(1))[0]
     const now = new Date(clock())
     if (user?.lockedUntil != null && user.lockedUntil > now) return refuse('Too many wrong passwords. Try again later.', 423)
     if (user === undefined || !await verifyPassword(password, user.passwordHash)) {

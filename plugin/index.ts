@@ -30,7 +30,7 @@ import { RequestTwoFactor } from './request-context.ts'
 import { securityHeadersHook } from './security-headers.ts'
 import { assetPaths, assetRoutes, loadAssets } from './routes/assets.ts'
 import { challengeRoutes } from './routes/challenge.ts'
-import { crossSiteGuard, csrfPreHandler, type RouteContext } from './routes/context.ts'
+import { crossSiteGuard, csrfPreHandler, refuseNulCharacters, type RouteContext } from './routes/context.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { settingsRoutes } from './routes/settings.ts'
 import { setupRoutes } from './routes/setup.ts'
@@ -149,6 +149,8 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
     // no inline script. With `helmet: 'app'` the root hook has set them already.
     if (options.helmet === true) pages.addHook('onRequest', securityHeadersHook(options.session.secure))
     pages.setErrorHandler((error: FastifyError, request, reply) => answerError(error, request, reply, renderer))
+    // After the gate (a root hook), so a half-signed-in session is still sent on its way first.
+    pages.addHook('preHandler', refuseNulCharacters)
     await challengeRoutes(pages, context)
     await setupRoutes(pages, context)
     await settingsRoutes(pages, gatedContext)
