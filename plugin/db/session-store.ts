@@ -20,7 +20,24 @@ export const hashSessionId = (sessionId: string): string =>
 interface StorableSession {
   cookie?: { expires?: Date | string | null }
   twoFactor?: { userId?: string }
+  /** @fastify/session's: whether the data changed since the session was made or loaded. */
+  isModified?: () => boolean
   [key: string]: unknown
+}
+
+/**
+ * `regenerate()` in @fastify/session stores the new session at once, empty, and the response
+ * stores it again with what the request put in it: the first write is one INSERT per sign-in
+ * step for nothing. A session that holds nothing but its cookie and that nobody changed has
+ * nothing to keep: a new one needs no row until it holds something (and then it is changed), a
+ * loaded one has its row already. (A session emptied on purpose is changed, so it is written.)
+ */
+function untouchedAndEmpty (session: StorableSession): boolean {
+  if (typeof session.isModified !== 'function' || session.isModified()) return false
+  for (const key in session) {
+    if (key !== 'cookie' && typeof session[key] !== 'function') return false
+  }
+  return true
 }
 
 /**
@@ -58,6 +75,10 @@ export class PgSessionStore {
   }
 
   set (sessionId: string, session: StorableSession, callback: Callback): void {
+    if (untouchedAndEmpty(session)) {
+      callback()
+      return
+    }
     const data = JSON.parse(JSON.stringify(session)) as Record<string, unknown>
     const expires = session.cookie?.expires
     const expiresAt = expires ? new Date(expires) : new Date(this.clock() + DEFAULT_TTL_MS)

@@ -4,7 +4,7 @@
 import t from 'tap'
 import { eq } from 'drizzle-orm'
 import type { LightMyRequestResponse, RouteOptions } from 'fastify'
-import { hashSessionId } from '../../plugin/db/session-store.ts'
+import { hashSessionId, PgSessionStore } from '../../plugin/db/session-store.ts'
 import { sessions } from '../../plugin/db/schema.ts'
 import { Client } from '../helpers/client.ts'
 import { codeFor, createHarness, enrol, manualKeyFrom, PASSWORDS, passwordStep, SESSION_SECRET, type Harness } from '../helpers/demo.ts'
@@ -196,6 +196,20 @@ t.test('sessions', async (t) => {
     t.equal((await client.post('/logout')).headers.location, '/login')
     t.equal(await storedSession(h, sid), undefined, 'the row is deleted')
     t.equal((await withCookie(h, cookie)).headers.location, '/login', 'the old cookie is anonymous')
+  })
+
+  t.test('the store skips only what regenerate() writes: an untouched, empty session', async (t) => {
+    const store = new PgSessionStore(h.database.db)
+    const set = async (sid: string, session: Record<string, unknown>) =>
+      await new Promise<void>((resolve, reject) => store.set(sid, session, (error) => { if (error) reject(error); else resolve() }))
+    const cookie = { expires: new Date(Date.now() + 60_000) }
+    await set('fresh-and-empty', { cookie, isModified: () => false })
+    t.equal(await storedSession(h, 'fresh-and-empty'), undefined, 'a new empty session needs no row yet')
+    await set('holds-state', { cookie, twoFactor: { state: 'pending', userId: 'alice' }, isModified: () => false })
+    t.match(await storedSession(h, 'holds-state'), { userId: 'alice' }, 'one holding anything is written')
+    await set('holds-state', { cookie, isModified: () => true })
+    t.match(await storedSession(h, 'holds-state'), { userId: null, data: { cookie: {} } }, 'one emptied on purpose is written, empty')
+    t.notOk((await storedSession(h, 'holds-state'))?.data.twoFactor, 'nothing of the old state is left')
   })
 
   t.test('a cookie signed with another secret is not accepted', async (t) => {
