@@ -1,7 +1,7 @@
 // The gate (SPEC §11): a root preHandler that keeps half-signed-in sessions away from every
 // route of the host. It reads only the session, never the database, so a signed-in request
 // pays nothing but a property lookup.
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { readState } from './session-state.ts'
 import { isHtmx, wantsJson } from './render.ts'
 
@@ -38,24 +38,24 @@ export function createGate ({ prefix, clock }: GateOptions) {
     return ms
   }
 
-  function block (request: FastifyRequest, reply: FastifyReply, next: string): FastifyReply {
+  function refuse (request: FastifyRequest, reply: FastifyReply, next: string): void {
     reply.header('Vary', 'Accept, HX-Request, HX-Request-Type')
     reply.header('Cache-Control', 'no-store')
-    if (wantsJson(request)) return reply.code(401).send({ error: 'second_factor_required', message: 'Enter your second factor to continue.', next })
-    if (isHtmx(request)) return reply.code(200).header('HX-Redirect', next).send('')
-    return reply.redirect(next, 303)
+    if (wantsJson(request)) void reply.code(401).send({ error: 'second_factor_required', message: 'Enter your second factor to continue.', next })
+    else if (isHtmx(request)) void reply.code(200).header('HX-Redirect', next).send('')
+    else void reply.redirect(next, 303)
   }
 
-  // A refusal returns the reply: Fastify then waits for it to be sent and runs nothing further.
-  // Returning nothing would let the route's handler run while the refusal is still being sent
-  // (it is, whenever the session was changed and has to be saved first).
-  return async function twoFactorGate (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  // Callback style, so the signed-in path costs no promise. A refusal sends the reply and does
+  // not call `done`: the chain stops there and the route's handler never runs (an async hook
+  // that resolved would let it run while the refusal is still being sent).
+  return function twoFactorGate (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const config = request.routeOptions.config?.twoFactor
-    if (config === false) return undefined
+    if (config === false) return done()
     const state = readState(request, clock())
-    if (state === null) return undefined // anonymous: the host's own authentication decides
-    if (state.state === 'pending') return block(request, reply, `${prefix}/challenge`)
-    if (state.state === 'pending-setup') return block(request, reply, `${prefix}/setup`)
+    if (state === null) return done() // anonymous: the host's own authentication decides
+    if (state.state === 'pending') return refuse(request, reply, `${prefix}/challenge`)
+    if (state.state === 'pending-setup') return refuse(request, reply, `${prefix}/setup`)
 
     // Signed in. Step-up routes want a code entered recently.
     if (config?.freshWithin !== undefined) {
@@ -63,9 +63,9 @@ export function createGate ({ prefix, clock }: GateOptions) {
       if (!fresh) {
         state.stepUpReturnTo = request.method === 'GET' ? request.url : undefined
         request.session.twoFactor = state
-        return block(request, reply, `${prefix}/challenge`)
+        return refuse(request, reply, `${prefix}/challenge`)
       }
     }
-    return undefined
+    done()
   }
 }
