@@ -4,9 +4,10 @@
 //             its defaults, plus a trivial gated route; a variant is the demo as shipped, with
 //             the plugin's security headers on every route (`helmet: 'app'`);
 //   baseline  the same Fastify, the same @fastify/session options and the same Postgres
-//             session store (PgSessionStore), without the plugin: what a host pays anyway for
-//             database-backed sessions. Its bare routes are the baselines of the other figures.
-//             A variant also sends the plugin's security headers.
+//             session store (PgSessionStore), the demo's own hook and error handler, without
+//             the plugin: what a host pays anyway for database-backed sessions. Its bare
+//             routes are the baselines of the other figures. A variant also sends the
+//             plugin's security headers.
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import session from '@fastify/session'
@@ -14,6 +15,7 @@ import { count } from 'drizzle-orm'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { usernameMatching } from '../demo-app/admin.ts'
 import { buildDemoApp } from '../demo-app/app.ts'
+import { answerDemoError, refuseCrossSiteWrites } from '../demo-app/errors.ts'
 import { demoUsers } from '../demo-app/schema.ts'
 import { PgSessionStore, type TwoFactorDatabase, type TwoFactorOptions } from '../plugin/index.ts'
 import { AccountsStore } from '../plugin/db/accounts-store.ts'
@@ -55,6 +57,9 @@ export async function buildPluginApp (config: AppConfig, { securityHeaders = fal
  */
 export async function buildBaselineApp (config: AppConfig, { securityHeaders = false } = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, trustProxy: false })
+  // The demo host's own error handler and cross-site check, which it has with or without the plugin.
+  app.setErrorHandler(answerDemoError)
+  app.addHook('onRequest', refuseCrossSiteWrites)
   if (securityHeaders) app.addHook('onRequest', securityHeadersHook(false))
   await app.register(cookie)
   // The options the plugin gives @fastify/session (plugin/index.ts, registerWebPlumbing).
