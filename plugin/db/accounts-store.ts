@@ -24,8 +24,6 @@ export interface FailureOutcome {
   lockStarted: boolean
 }
 
-const notLockedAt = (now: Date) => or(isNull(accounts.lockedUntil), lte(accounts.lockedUntil, now))
-
 /**
  * The reads every sign-in makes, prepared once: unprepared, drizzle rebuilds the query on each
  * call and postgres.js spends a second round trip describing its parameters (bench/README.md).
@@ -38,11 +36,46 @@ function prepareLookups (db: TwoFactorDatabase) {
   }
 }
 
+// Dates go into the prepared guards as ISO text cast in SQL: drizzle converts a Date for a
+// column it binds, not for a placeholder.
+const NOW = sql`${sql.placeholder('now')}::timestamptz`
+const NOT_LOCKED = or(isNull(accounts.lockedUntil), lte(accounts.lockedUntil, NOW))
+const CLEARED = { failedAttempts: 0, lockouts: 0, lockedUntil: null, updatedAt: NOW }
+
+/** The race-deciding UPDATEs a code's check ends in, prepared once for the same reason: each stays ONE conditional statement. */
+function prepareGuards (db: TwoFactorDatabase) {
+  const userId = sql.placeholder('userId')
+  const step = sql`${sql.placeholder('step')}`
+  return {
+    consumeStep: db.update(accounts).set({ lastUsedStep: step, ...CLEARED })
+      .where(and(eq(accounts.userId, userId), or(isNull(accounts.lastUsedStep), lt(accounts.lastUsedStep, step)), NOT_LOCKED))
+      .returning({ userId: accounts.userId }).prepare('two_factor_consume_step'),
+    clearFailures: db.update(accounts).set(CLEARED).where(eq(accounts.userId, userId)).prepare('two_factor_clear_failures')
+  }
+}
+
+/** The failure counter's UPDATE for one lockout rule (fixed per plugin instance, so its numbers are part of the statement). */
+function prepareRecordFailure (db: TwoFactorDatabase, rule: LockoutRule) {
+  const reachesLimit = sql`${accounts.failedAttempts} + 1 >= ${rule.threshold}`
+  const lockSeconds = sql`least(${rule.baseMs / 1000}::float8 * power(2, ${accounts.lockouts}), ${rule.maxMs / 1000}::float8)`
+  return db.update(accounts).set({
+    failedAttempts: sql`case when ${reachesLimit} then 0 else ${accounts.failedAttempts} + 1 end`,
+    lockouts: sql`case when ${reachesLimit} then ${accounts.lockouts} + 1 else ${accounts.lockouts} end`,
+    lockedUntil: sql`case when ${reachesLimit} then ${NOW} + make_interval(secs => ${lockSeconds}) else ${accounts.lockedUntil} end`,
+    updatedAt: NOW
+  }).where(and(eq(accounts.userId, sql.placeholder('userId')), NOT_LOCKED))
+    .returning({ failedAttempts: accounts.failedAttempts, lockedUntil: accounts.lockedUntil })
+    .prepare('two_factor_record_failure')
+}
+
 export class AccountsStore {
   private readonly lookups: ReturnType<typeof prepareLookups>
+  private readonly guards: ReturnType<typeof prepareGuards>
+  private readonly failureCounters = new Map<string, ReturnType<typeof prepareRecordFailure>>()
 
   constructor (private readonly db: TwoFactorDatabase) {
     this.lookups = prepareLookups(db)
+    this.guards = prepareGuards(db)
   }
 
   async find (userId: string): Promise<AccountRow | undefined> {
@@ -95,25 +128,13 @@ export class AccountsStore {
    * before and the account is not locked; a success also clears the failure counter.
    */
   async consumeStep (userId: string, step: number, now: Date): Promise<boolean> {
-    const rows = await this.db.update(accounts).set({
-      lastUsedStep: step,
-      failedAttempts: 0,
-      lockouts: 0,
-      lockedUntil: null,
-      updatedAt: now
-    }).where(and(
-      eq(accounts.userId, userId),
-      or(isNull(accounts.lastUsedStep), lt(accounts.lastUsedStep, step)),
-      notLockedAt(now)
-    )).returning({ userId: accounts.userId })
+    const rows = await this.guards.consumeStep.execute({ userId, step, now: now.toISOString() })
     return rows.length === 1
   }
 
   /** A success by another factor (a recovery code) clears the counter the same way. */
   async clearFailures (userId: string, now: Date): Promise<void> {
-    await this.db.update(accounts)
-      .set({ failedAttempts: 0, lockouts: 0, lockedUntil: null, updatedAt: now })
-      .where(eq(accounts.userId, userId))
+    await this.guards.clearFailures.execute({ userId, now: now.toISOString() })
   }
 
   /**
@@ -121,16 +142,10 @@ export class AccountsStore {
    * codes engages the lock exactly once; the lock's length doubles with each lockout.
    */
   async recordFailure (userId: string, rule: LockoutRule, now: Date): Promise<FailureOutcome> {
-    const reachesLimit = sql`${accounts.failedAttempts} + 1 >= ${rule.threshold}`
-    const lockSeconds = sql`least(${rule.baseMs / 1000}::float8 * power(2, ${accounts.lockouts}), ${rule.maxMs / 1000}::float8)`
-    const rows = await this.db.update(accounts).set({
-      failedAttempts: sql`case when ${reachesLimit} then 0 else ${accounts.failedAttempts} + 1 end`,
-      lockouts: sql`case when ${reachesLimit} then ${accounts.lockouts} + 1 else ${accounts.lockouts} end`,
-      lockedUntil: sql`case when ${reachesLimit} then ${now.toISOString()}::timestamptz + make_interval(secs => ${lockSeconds}) else ${accounts.lockedUntil} end`,
-      updatedAt: now
-    }).where(and(eq(accounts.userId, userId), notLockedAt(now)))
-      .returning({ failedAttempts: accounts.failedAttempts, lockedUntil: accounts.lockedUntil })
-
+    const key = `${rule.threshold}/${rule.baseMs}/${rule.maxMs}`
+    let statement = this.failureCounters.get(key)
+    if (statement === undefined) this.failureCounters.set(key, statement = prepareRecordFailure(this.db, rule))
+    const rows = await statement.execute({ userId, now: now.toISOString() })
     const row = rows[0]
     if (row === undefined) {
       const current = await this.find(userId)
