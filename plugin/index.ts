@@ -57,8 +57,6 @@ export type TwoFactorApi = Pick<TwoFactorService,
   rateLimitConfig: { max: number, timeWindow: number } | false
 }
 
-const kRequestContext = Symbol('two-factor request context')
-
 async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions): Promise<void> {
   const options = validateOptions(rawOptions)
   // A missing or malformed key stops startup here with a message naming TWO_FACTOR_KEYS.
@@ -114,8 +112,10 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
   }
   fastify.decorate('twoFactor', api)
   fastify.decorateRequest('twoFactor', {
-    getter (this: FastifyRequest & { [kRequestContext]?: RequestTwoFactor }) {
-      return (this[kRequestContext] ??= new RequestTwoFactor(this, service, options))
+    // A small view made on each access rather than kept on the request: it holds no state of
+    // its own, and a property added to every request would change the object's shape.
+    getter (this: FastifyRequest) {
+      return new RequestTwoFactor(this, service, options)
     }
   })
   fastify.addHook('preHandler', createGate({ prefix: options.prefix, clock: options.clock }))
