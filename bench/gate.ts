@@ -6,20 +6,24 @@
 // the same cores).
 //
 // The machine is small and shared, so throughput drifts between runs by more than the 5 % being
-// measured. Runs therefore rotate (each round runs the four apps one after the other, in a
-// different order each round), each round's ratio compares runs made seconds apart, and the
-// figure is the median of those ratios. The apps' own CPU time per request is reported too: it
-// is what the plugin adds, and it is far less disturbed by other load than req/s.
+// measured, and one process of an app can be several per cent slower than another process of
+// the same code for its whole life (seen here: 9 µs a request apart, JIT and memory layout).
+// So each side runs in INSTANCES processes; each round runs every side once, on the round's
+// instance, in a rotating order; a round's ratio compares runs made seconds apart; the figure is
+// the median of the rounds' ratios. The apps' own CPU time per request is reported too: it is
+// what the plugin adds, and far less disturbed by other load than req/s.
 import type { BenchContext } from './context.ts'
 import { load, type LoadResult } from './lib/load.ts'
 import { GATE_USER, PASSWORD } from './lib/population.ts'
 import { figure, median, type Figure } from './lib/report.ts'
 import { ServerProcess } from './lib/server-process.ts'
+import type { AppVariant } from './server.ts'
 import { passwordStep } from './lib/session-client.ts'
 
-const WARM_UP_SECONDS = 2
+const WARM_UP_SECONDS = 1
 const RUN_SECONDS = 2
-const ROUNDS = 8
+const INSTANCES = 3
+const ROUNDS = 9
 export const GATE_TARGET = 0.95
 
 type Side = 'baseline' | 'headers' | 'plugin' | 'pluginHeaders'
@@ -42,23 +46,34 @@ async function checkSignedIn (origin: string, cookie: string, side: string): Pro
   if (response.status !== 200 || body.userId !== GATE_USER) throw new Error(`${side}: the session is not signed in (HTTP ${response.status})`)
 }
 
+const VARIANTS: Record<Side, AppVariant> = { baseline: 'baseline', headers: 'baseline-headers', plugin: 'plugin', pluginHeaders: 'plugin-headers' }
+const ORDER: Side[] = ['baseline', 'plugin', 'headers', 'pluginHeaders']
+
 export async function gateOverhead (ctx: BenchContext): Promise<Figure[]> {
-  const headersApp = await ServerProcess.start('baseline-headers', ctx.settings)
-  const pluginHeadersApp = await ServerProcess.start('plugin-headers', ctx.settings)
+  // The suite's own baseline and plugin apps are the first instance of their sides.
+  const started: ServerProcess[] = []
+  const start = async (side: Side): Promise<ServerProcess> => {
+    const app = await ServerProcess.start(VARIANTS[side], ctx.settings)
+    started.push(app)
+    return app
+  }
   try {
-    const pluginSession = async (app: ServerProcess): Promise<string> => {
+    const signIn = async (side: Side, app: ServerProcess): Promise<string> => {
+      if (side === 'baseline' || side === 'headers') return await baselineSession(app.origin)
       const signedIn = await passwordStep(app.origin, GATE_USER, PASSWORD)
       if (signedIn.state !== 'signed-in') throw new Error(`gate user: expected signed-in, got ${signedIn.state}`)
       return signedIn.cookie
     }
-    const sides: Record<Side, { app: ServerProcess, cookie: string, runs: Run[] }> = {
-      baseline: { app: ctx.baseline, cookie: await baselineSession(ctx.baseline.origin), runs: [] },
-      headers: { app: headersApp, cookie: await baselineSession(headersApp.origin), runs: [] },
-      plugin: { app: ctx.plugin, cookie: await pluginSession(ctx.plugin), runs: [] },
-      pluginHeaders: { app: pluginHeadersApp, cookie: await pluginSession(pluginHeadersApp), runs: [] }
+    const instances = {} as Record<Side, Array<{ app: ServerProcess, cookie: string }>>
+    for (const side of ORDER) {
+      const apps = side === 'baseline' ? [ctx.baseline] : side === 'plugin' ? [ctx.plugin] : []
+      while (apps.length < INSTANCES) apps.push(await start(side))
+      instances[side] = []
+      for (const app of apps) instances[side].push({ app, cookie: await signIn(side, app) })
     }
-    const run = async (side: Side, duration: number): Promise<Run> => {
-      const { app, cookie } = sides[side]
+    const runs = Object.fromEntries(ORDER.map((side) => [side, [] as Run[]])) as Record<Side, Run[]>
+    const run = async (side: Side, instance: number, duration: number): Promise<Run> => {
+      const { app, cookie } = instances[side][instance]!
       const cpuBefore = await app.cpuMicros()
       const result = await load({ url: `${app.origin}/bench/ping`, connections: ctx.connections, duration, headers: { cookie } })
       const cpuMicrosPerRequest = (await app.cpuMicros() - cpuBefore) / result.requests
@@ -66,26 +81,29 @@ export async function gateOverhead (ctx: BenchContext): Promise<Figure[]> {
       return { result, cpuMicrosPerRequest }
     }
 
-    const order: Side[] = ['baseline', 'plugin', 'headers', 'pluginHeaders']
-    for (const side of order) {
-      await checkSignedIn(sides[side].app.origin, sides[side].cookie, side)
-      await run(side, WARM_UP_SECONDS)
+    for (const side of ORDER) {
+      for (let instance = 0; instance < INSTANCES; instance++) {
+        const { app, cookie } = instances[side][instance]!
+        await checkSignedIn(app.origin, cookie, side)
+        await run(side, instance, WARM_UP_SECONDS)
+      }
     }
     const ratios: Record<'plugin' | 'pluginHeaders', number[]> = { plugin: [], pluginHeaders: [] }
     for (let round = 0; round < ROUNDS; round++) {
-      const shift = round % order.length
-      for (const side of [...order.slice(shift), ...order.slice(0, shift)]) sides[side].runs.push(await run(side, RUN_SECONDS))
-      const rps = (side: Side) => sides[side].runs[round]!.result.requestsPerSecond
+      const instance = round % INSTANCES
+      const shift = round % ORDER.length
+      for (const side of [...ORDER.slice(shift), ...ORDER.slice(0, shift)]) runs[side].push(await run(side, instance, RUN_SECONDS))
+      const rps = (side: Side) => runs[side][round]!.result.requestsPerSecond
       ratios.plugin.push(rps('plugin') / rps('baseline'))
       ratios.pluginHeaders.push(rps('pluginHeaders') / rps('headers'))
-      ctx.log(`  gate round ${round + 1}: baseline ${rps('baseline').toFixed(0)}, plugin ${rps('plugin').toFixed(0)}; ` +
+      ctx.log(`  gate round ${round + 1} (instance ${instance + 1}): baseline ${rps('baseline').toFixed(0)}, plugin ${rps('plugin').toFixed(0)}; ` +
         `with headers ${rps('headers').toFixed(0)}, plugin with headers ${rps('pluginHeaders').toFixed(0)} req/s`)
     }
 
-    const of = (side: Side, pick: (run: Run) => number) => median(sides[side].runs.map(pick))
+    const of = (side: Side, pick: (run: Run) => number) => median(runs[side].map(pick))
     const rps = (run: Run) => run.result.requestsPerSecond
     const cpu = (run: Run) => run.cpuMicrosPerRequest
-    const note = (list: number[]) => `median of ${ROUNDS} rounds (${list.map((r) => r.toFixed(2)).join(', ')}), ${RUN_SECONDS} s runs, ${ctx.connections} connections`
+    const note = (list: number[]) => `median of ${ROUNDS} rounds (${list.map((r) => r.toFixed(2)).join(', ')}), ${INSTANCES} processes a side, ${RUN_SECONDS} s runs, ${ctx.connections} connections`
     const vsBaseline = figure({
       section: 'Gate',
       name: 'signed-in GET, req/s',
@@ -107,7 +125,6 @@ export async function gateOverhead (ctx: BenchContext): Promise<Figure[]> {
       figure({ section: 'Gate', name: withHeaders + 'app CPU per request', value: of('pluginHeaders', cpu), baselineName: 'same sessions + the same headers', baseline: of('headers', cpu), unit: 'µs' })
     ]
   } finally {
-    await pluginHeadersApp.stop()
-    await headersApp.stop()
+    for (const app of started) await app.stop()
   }
 }

@@ -14,7 +14,9 @@ export type ServerMessage =
   | { type: 'cpu', micros: number }
 
 const variant = process.env.BENCH_VARIANT as AppVariant
-const sql = postgres(process.env.BENCH_DATABASE_URL!, { max: 10, onnotice: () => {} })
+// Idle connections close after 2 s: the gate benchmark keeps a dozen apps up, one busy at a time,
+// and ten open connections each would exceed the server's max_connections (100 by default).
+const sql = postgres(process.env.BENCH_DATABASE_URL!, { max: 10, idle_timeout: 2, onnotice: () => {} })
 const config = {
   db: drizzle(sql) as unknown as TwoFactorDatabase,
   keys: process.env.BENCH_KEYS!,
