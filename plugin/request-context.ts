@@ -86,9 +86,16 @@ export class RequestTwoFactor {
 /**
  * Finishes sign-in: a new session id (so nothing from the half-signed-in session carries
  * over), the signed-in state, then the host's `onSignedIn` (which clears its password lockout).
+ * If that hook fails the answer is an error, and the session must not be signed in by it: the
+ * state is dropped before the error goes on (the response would otherwise save it).
  */
 export async function completeSignIn (request: FastifyRequest, service: TwoFactorService, userId: string, how: { verified: boolean, now?: number }): Promise<void> {
   await request.session.regenerate()
   request.session.twoFactor = { state: 'signed-in', userId, ...(how.verified ? { verifiedAt: how.now ?? Date.now() } : {}) }
-  await service.signedIn(userId, request)
+  try {
+    await service.signedIn(userId, request)
+  } catch (error) {
+    request.session.twoFactor = undefined
+    throw error
+  }
 }

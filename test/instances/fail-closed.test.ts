@@ -45,12 +45,13 @@ async function signedInSessions (h: Harness): Promise<string[]> {
 }
 
 /** Makes the next matching statement on a table fail inside Postgres, as a crash there would. */
-async function failNext (h: Harness, table: 'recovery_codes' | 'accounts', operation: 'insert' | 'delete' | 'update'): Promise<() => Promise<void>> {
+async function failNext (h: Harness, table: 'recovery_codes' | 'accounts' | 'public.demo_users', operation: 'insert' | 'delete' | 'update'): Promise<() => Promise<void>> {
+  const qualified = table.includes('.') ? table : `two_factor.${table}`
   await h.database.db.execute(sql.raw(`create or replace function two_factor.test_fail() returns trigger language plpgsql as $$
     begin raise exception 'injected failure'; end $$`))
-  await h.database.db.execute(sql.raw(`drop trigger if exists test_fail on two_factor.${table}`))
-  await h.database.db.execute(sql.raw(`create trigger test_fail before ${operation} on two_factor.${table} for each statement execute function two_factor.test_fail()`))
-  return async () => { await h.database.db.execute(sql.raw(`drop trigger if exists test_fail on two_factor.${table}`)) }
+  await h.database.db.execute(sql.raw(`drop trigger if exists test_fail on ${qualified}`))
+  await h.database.db.execute(sql.raw(`create trigger test_fail before ${operation} on ${qualified} for each statement execute function two_factor.test_fail()`))
+  return async () => { await h.database.db.execute(sql.raw(`drop trigger if exists test_fail on ${qualified}`)) }
 }
 
 t.test('enrolment steps are transactions: a failure half-way leaves nothing half-written', async (t) => {
@@ -119,6 +120,29 @@ t.test('enrolment steps are transactions: a failure half-way leaves nothing half
     t.ok(errors.length >= 4, `${errors.length} errors logged`)
     t.notOk(h.logs.some((line) => /injected failure|recovery_codes|two_factor\./.test(line)), 'no driver message or SQL in the log')
   })
+})
+
+t.test('the host’s onSignedIn failing (its own database write) leaves nobody signed in', async (t) => {
+  const h = await createHarness(t)
+  const { manualKey } = await enrol(h, 'alice', PASSWORDS.alice)
+  h.clock.advance(30_000)
+  const client = await pendingClient(h, 'alice', PASSWORDS.alice)
+  const pendingCookie = client.sessionCookie()
+  const signedInBefore = await signedInSessions(h)
+  // The demo's onSignedIn clears its password-lockout counter: an UPDATE of its users table.
+  const restore = await failNext(h, 'public.demo_users', 'update')
+  const failed = await client.post('/2fa/challenge', { code: codeFor(manualKey, h.clock.ms) }, { json: true })
+  await restore()
+  t.equal(failed.statusCode, 503, 'the sign-in fails with 503')
+  t.same(await signedInSessions(h), signedInBefore, 'no new session is signed in')
+  t.equal((await client.get('/', { json: true })).statusCode, 303, 'the browser is not signed in either')
+  t.not(client.sessionCookie(), pendingCookie, 'nor is the old pending session kept')
+
+  // With the host's database well again, a new sign-in with the next code works.
+  h.clock.advance(30_000)
+  const again = await pendingClient(h, 'alice', PASSWORDS.alice)
+  const ok = await again.post('/2fa/challenge', { code: codeFor(manualKey, h.clock.ms) })
+  t.equal(ok.headers.location, '/', 'signed in')
 })
 
 t.test('the database stops in the middle of a sign-in', { skip: NEEDS_SERVER }, async (t) => {
