@@ -24,12 +24,12 @@ interface Run {
   user: keyof typeof PASSWORDS
 }
 
-/** Pages the plugin served must not have tripped the CSP's script rules, nor thrown. */
+/** Pages the plugin served must not have tripped the CSP (scripts or inline styles), nor thrown. */
 function watchForTrouble (page: Page): string[] {
   const trouble: string[] = []
   page.on('pageerror', (error) => trouble.push(`page error: ${error.message}`))
   page.on('console', (message) => {
-    if (message.type() === 'error' && /script-src|Refused to (execute|load) script/.test(message.text())) trouble.push(message.text())
+    if (message.type() === 'error' && /script-src|style-src|Refused to (execute|load) script/.test(message.text())) trouble.push(message.text())
   })
   return trouble
 }
