@@ -12,14 +12,14 @@ import { randomBytes } from 'node:crypto'
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import session from '@fastify/session'
-import { count } from 'drizzle-orm'
+import { and, count, eq, isNull, lt, or, sql } from 'drizzle-orm'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { usernameMatching } from '../demo-app/admin.ts'
 import { buildDemoApp } from '../demo-app/app.ts'
 import { answerDemoError, refuseCrossSiteWrites } from '../demo-app/errors.ts'
 import { demoUsers } from '../demo-app/schema.ts'
 import { PgSessionStore, type TwoFactorDatabase, type TwoFactorOptions } from '../plugin/index.ts'
-import { AccountsStore } from '../plugin/db/accounts-store.ts'
+import { accounts } from '../plugin/db/schema.ts'
 import { DEFAULTS } from '../plugin/options.ts'
 import { securityHeadersHook } from '../plugin/security-headers.ts'
 
@@ -92,10 +92,12 @@ export async function buildBaselineApp (config: AppConfig, { securityHeaders = f
   })
 
   // The single-use guard alone: the one conditional UPDATE a valid code costs (SPEC §2).
-  const accounts = new AccountsStore(config.db)
+  const consumeStep = config.db.update(accounts).set({ lastUsedStep: sql`${sql.placeholder('step')}::bigint` })
+    .where(and(eq(accounts.userId, sql.placeholder('userId')), or(isNull(accounts.lastUsedStep), lt(accounts.lastUsedStep, sql`${sql.placeholder('step')}::bigint`))))
+    .returning({ userId: accounts.userId }).prepare('bench_consume_step')
   app.post('/bench/consume-step', async (request, reply) => {
     const { userId, step } = request.body as { userId: string, step: string }
-    const ok = await accounts.consumeStep(userId, Number(step), new Date())
+    const ok = (await consumeStep.execute({ userId, step: Number(step) })).length === 1
     return reply.code(ok ? 200 : 409).send({ ok })
   })
 

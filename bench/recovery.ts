@@ -3,21 +3,16 @@
 // with 100 000 (≈ 900 000 codes). Two databases hold the two sizes and the same 300 users with
 // the same kind of codes; the checks alternate between them in blocks, so that warm-up and
 // drift fall on both alike. Measured in this process through the plugin's own service
-// (TwoFactorService.verifyChallenge with a recovery code, audit events included), one check at
+// (the challenge service's check of a recovery code, audit events included), one check at
 // a time: Node CPU per check (process.cpuUsage) and wall time per check, round trips included.
 //
 // Per user, in order: an unknown code (a failure: counter 1), a valid code (a success: counter
 // cleared), the same code again (used: a failure, counter 1). No account nears the lock.
-import Fastify, { type FastifyRequest } from 'fastify'
+import Fastify from 'fastify'
 import type { Keyring } from '../plugin/index.ts'
-import { Audit } from '../plugin/audit.ts'
 import { generateRecoveryCodes } from '../plugin/core/recovery.ts'
-import { AccountsStore } from '../plugin/db/accounts-store.ts'
-import { EventsStore } from '../plugin/db/events-store.ts'
-import { RecoveryStore } from '../plugin/db/recovery-store.ts'
-import { SettingsStore } from '../plugin/db/settings-store.ts'
-import { validateOptions } from '../plugin/options.ts'
-import { TwoFactorService } from '../plugin/service.ts'
+import { createCliCore } from '../plugin/cli/service.ts'
+import type { Core } from '../plugin/services/core.ts'
 import type { BenchDatabase } from './lib/database.ts'
 import { percentile } from './lib/load.ts'
 import { idsOf, POOLS } from './lib/population.ts'
@@ -35,35 +30,17 @@ export interface Population {
 }
 
 interface Side {
-  service: TwoFactorService
+  service: Core['services']['challenge']
   population: Population
   cpu: Record<Kind, number>
   walls: Record<Kind, number[]>
 }
 
-function serviceFor (database: BenchDatabase, keyring: Keyring, sessionSecret: string): TwoFactorService {
-  const { db } = database
-  const log = Fastify({ logger: false }).log
-  const options = validateOptions({
-    database: db,
-    session: { secret: sessionSecret },
-    accounts: { findUser: (id: string) => ({ id }), userId: (u: { id: string }) => u.id, label: (u: { id: string }) => u.id, verifyPassword: () => false }
-  })
-  const audit = new Audit(new EventsStore(db), { alertThreshold: options.alertThreshold, alertWindowMs: options.alertWindowMs, clock: Date.now, log })
-  return new TwoFactorService({
-    options,
-    db,
-    keyring,
-    accounts: new AccountsStore(db),
-    recovery: new RecoveryStore(db),
-    settings: new SettingsStore(db),
-    sessions: null,
-    audit,
-    log
-  })
+function serviceFor (database: BenchDatabase, keyring: Keyring, _sessionSecret: string): Core['services']['challenge'] {
+  return createCliCore(database.db, keyring, Fastify({ logger: false }).log).services.challenge
 }
 
-const request = { headers: { 'user-agent': 'bench' }, ip: '127.0.0.1' } as unknown as FastifyRequest
+const context = { ip: '127.0.0.1', userAgent: 'bench', sessionId: 'bench' }
 
 async function sizeOf (database: BenchDatabase): Promise<{ users: number, codes: number, plan: string }> {
   const [{ users, codes }] = await database.sql<[{ users: number, codes: number }]>`
@@ -88,7 +65,7 @@ export async function recoveryCodeCost (keyring: Keyring, sessionSecret: string,
 
   // Warm the JIT, the statement paths and the connection pools, then clear the spare's counter.
   for (const side of sides) {
-    for (let i = 0; i < WARM_UP_CHECKS; i++) await side.service.verifyChallenge(spare, { recoveryCode: unknownCode }, request)
+    for (let i = 0; i < WARM_UP_CHECKS; i++) await side.service.verify(spare, { recoveryCode: unknownCode }, context, 'sign-in')
     await side.population.database.sql`update two_factor.accounts set failed_attempts = 0, lockouts = 0, locked_until = null where user_id = ${spare}`
   }
 
@@ -100,7 +77,7 @@ export async function recoveryCodeCost (keyring: Keyring, sessionSecret: string,
         for (const id of ids.slice(from, from + BLOCK)) {
           const code = kind === 'unknown' ? unknownCode : codes.get(id)![0]!
           const started = process.hrtime.bigint()
-          const outcome = await side.service.verifyChallenge(id, { recoveryCode: code }, request)
+          const outcome = await side.service.verify(id, { recoveryCode: code }, context, 'sign-in')
           side.walls[kind].push(Number(process.hrtime.bigint() - started) / 1000)
           if (outcome.ok !== (kind === 'valid')) throw new Error(`recovery ${kind} for ${id}: unexpected outcome ${JSON.stringify(outcome)}`)
         }

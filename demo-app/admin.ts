@@ -155,7 +155,7 @@ export async function demoAdminRoutes (app: FastifyInstance, deps: DemoAdminDeps
     if (role !== user.role) await db.update(demoUsers).set({ role }).where(eq(demoUsers.id, user.id))
     const before = await app.twoFactor.status(user.id)
     if (requireTwoFactor !== before.required) {
-      await app.twoFactor.setRequired(user.id, requireTwoFactor, { actor: admin.id, request })
+      await app.twoFactor.setRequired(user.id, requireTwoFactor, { actor: admin.id, ip: request.ip, userAgent: request.headers['user-agent'] ?? null })
     }
     const after = await app.twoFactor.status(user.id)
     if (wantsJson(request.headers.accept)) return { id: user.id, role, twoFactor: { enabled: after.enabled, required: after.required, requiredBy: after.requiredBy } }

@@ -4,7 +4,8 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
 import { and, count, eq, inArray, sql } from 'drizzle-orm'
 import twoFactor, { type AccountsAdapter, type TwoFactorDatabase, type TwoFactorOptions } from '../plugin/index.ts'
-import { hashPassword, verifyPassword } from './passwords.ts'
+import { randomBytes } from 'node:crypto'
+import { DEFAULT_COST, hashPassword, verifyPassword } from './passwords.ts'
 import { CREATE_DEMO_USERS, demoUsers, type DemoUser } from './schema.ts'
 import { demoAdminRoutes, usernameMatching } from './admin.ts'
 import { answerDemoError, refuseCrossSiteWrites } from './errors.ts'
@@ -24,6 +25,8 @@ export interface DemoAppOptions {
   twoFactor?: Partial<TwoFactorOptions>
   /** Sees every route as it is registered, the plugin's included (the gate-bypass test lists them). */
   onRoute?: (route: RouteOptions) => void
+  /** scrypt cost of new password hashes, and of the stand-in hash an unknown username is checked against. @default 16384 */
+  passwordCost?: number
 }
 
 /** The host's own password lockout: 10 wrong passwords lock the password for 15 minutes. */
@@ -85,6 +88,10 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
     }
   }
 
+  // An unknown username is checked against this stand-in hash, so it takes as long as a wrong
+  // password: the login's timing doesn't tell which usernames exist.
+  const standInHash = hashPassword(randomBytes(16).toString('hex'), options.passwordCost ?? DEFAULT_COST)
+
   const rateLimitPerMinute = options.rateLimitPerMinute ?? 60
   await app.register(twoFactor, {
     database: db,
@@ -130,7 +137,8 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
     const user = username.includes('\u0000') ? undefined : (await db.select().from(demoUsers).where(eq(demoUsers.username, username)).limit(1))[0]
     const now = new Date(clock())
     if (user?.lockedUntil != null && user.lockedUntil > now) return refuse('Too many wrong passwords. Try again later.', 423)
-    if (user === undefined || !await verifyPassword(password, user.passwordHash)) {
+    const passwordRight = await verifyPassword(password, user?.passwordHash ?? await standInHash)
+    if (user === undefined || !passwordRight) {
       if (user !== undefined) {
         await db.update(demoUsers).set({
           failedLogins: sql`${demoUsers.failedLogins} + 1`,
@@ -141,13 +149,16 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
     }
 
     const next = await request.twoFactor.startLogin(user.id, { returnTo })
-    if (json) return { state: next.state, next: next.next }
+    // The session was regenerated: the token for the next step is the new session's.
+    if (json) return { state: next.state, next: next.next, csrfToken: reply.generateCsrf() }
     return reply.redirect(next.next, 303)
   })
 
-  app.post('/logout', { preHandler: app.csrfProtection }, async (request, reply) => {
+  // Reachable in every sign-in state: at the code prompt or in the forced wizard, the password
+  // step can be undone (on a shared computer, say).
+  app.post('/logout', { config: { twoFactor: false }, preHandler: app.csrfProtection }, async (request, reply) => {
     await request.twoFactor.logout()
-    if (wantsJson(request.headers.accept)) return { state: 'anonymous' }
+    if (wantsJson(request.headers.accept)) return { state: 'anonymous', next: '/login', csrfToken: reply.generateCsrf() }
     return reply.redirect('/login', 303)
   })
 
@@ -162,9 +173,9 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
     if (next.length < 12 || next.length > 1024 || !await verifyPassword(current, user.passwordHash)) {
       return reply.code(422).send({ error: 'invalid_input', message: 'Enter your current password and a new one of at least 12 characters.' })
     }
-    await db.update(demoUsers).set({ passwordHash: await hashPassword(next) }).where(eq(demoUsers.id, user.id))
-    await app.twoFactor.sessionStore?.destroyUserSessions(user.id, request.session.sessionId)
-    return { changed: true }
+    await db.update(demoUsers).set({ passwordHash: await hashPassword(next, options.passwordCost) }).where(eq(demoUsers.id, user.id))
+    const ended = await request.twoFactor.endOtherSessions()
+    return { changed: true, otherSessionsEnded: ended, csrfToken: reply.generateCsrf() }
   })
 
   // A sensitive page: step-up asks for a code entered in the last 10 minutes (SPEC §11).

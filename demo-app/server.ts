@@ -30,11 +30,12 @@ const port = Number(process.env.PORT ?? 3000)
 const rateLimitPerMinute = Number(process.env.RATE_LIMIT_PER_MINUTE ?? 60)
 
 const database = await openDatabase(process.env.DATABASE_URL, join(dataDir, 'pglite'))
+const secureCookies = process.env.NODE_ENV === 'production'
 const app = await buildDemoApp({
   database: database.db,
   keys,
   sessionSecret,
-  secureCookies: process.env.NODE_ENV === 'production',
+  secureCookies,
   rateLimitPerMinute,
   logger: { level: process.env.LOG_LEVEL ?? 'info' }
 })
@@ -64,3 +65,6 @@ process.on('SIGTERM', close)
 
 await app.listen({ port, host: process.env.HOST ?? '127.0.0.1' })
 console.log(`Demo app on http://localhost:${port}/login, database: ${database.description}`)
+console.log(secureCookies
+  ? 'Cookies are Secure (NODE_ENV=production): serve the demo over HTTPS, or sign-in will not stick.'
+  : 'Cookies are not Secure (plain HTTP, for local use); NODE_ENV=production makes them Secure with the __Host- prefix.')

@@ -1,60 +1,103 @@
-// The one catalogue of errors the plugin answers with. Each has a stable code, an HTTP status
-// and a message safe to show: nothing secret is ever interpolated into one.
-import createError from '@fastify/error'
+// The one catalogue of errors the plugin answers with: a stable code (what JSON clients see in
+// `{ error }`), its HTTP status and the key of its default message. Routes and services throw
+// `TwoFactorError`; one handler renders it as a page, an htmx fragment or JSON. Nothing secret
+// is ever interpolated into a message.
+import type { MessageKey, MessageParams } from './views/messages.ts'
 
-export const SecondFactorRequired = createError('FST_TWO_FACTOR_REQUIRED', 'Enter your second factor to continue.', 401)
-export const Forbidden = createError('FST_TWO_FACTOR_FORBIDDEN', 'You are not allowed to do this.', 403)
-export const CsrfInvalid = createError('FST_TWO_FACTOR_CSRF', 'The form has expired or came from another site. Reload the page and try again.', 403)
-export const NotFound = createError('FST_TWO_FACTOR_NOT_FOUND', 'Not found.', 404)
-export const NotAllowedByPolicy = createError('FST_TWO_FACTOR_NOT_ALLOWED_BY_POLICY', '%s', 409)
-export const InvalidCode = createError('FST_TWO_FACTOR_INVALID_CODE', '%s', 422)
-export const InvalidInput = createError('FST_TWO_FACTOR_INVALID_INPUT', '%s', 422)
-export const WrongPassword = createError('FST_TWO_FACTOR_WRONG_PASSWORD', 'That password is not right.', 422)
-export const Locked = createError('FST_TWO_FACTOR_LOCKED', 'Too many failed attempts. Try again later.', 423)
-export const RateLimited = createError('FST_TWO_FACTOR_RATE_LIMITED', 'Too many requests. Wait a moment and try again.', 429)
-export const Unavailable = createError('FST_TWO_FACTOR_UNAVAILABLE', 'Sign-in is unavailable right now. Try again shortly.', 503)
+export const ERROR_CODES = {
+  second_factor_required: 401,
+  sign_in_required: 401,
+  step_up_required: 401,
+  second_factor_not_enrolled: 403,
+  forbidden: 403,
+  csrf: 403,
+  not_found: 404,
+  not_allowed_by_policy: 409,
+  invalid_code: 422,
+  invalid_input: 422,
+  wrong_password: 422,
+  locked: 423,
+  rate_limited: 429,
+  unavailable: 503
+} as const
 
-/** The short names JSON clients see in `{ error }`, per SPEC §16. */
-export const ERROR_NAMES: Record<string, string> = {
-  FST_TWO_FACTOR_REQUIRED: 'second_factor_required',
-  FST_TWO_FACTOR_FORBIDDEN: 'forbidden',
-  FST_TWO_FACTOR_CSRF: 'csrf',
-  FST_CSRF_INVALID_TOKEN: 'csrf',
-  FST_CSRF_MISSING_SECRET: 'csrf',
-  FST_TWO_FACTOR_NOT_FOUND: 'not_found',
-  FST_TWO_FACTOR_NOT_ALLOWED_BY_POLICY: 'not_allowed_by_policy',
-  FST_TWO_FACTOR_INVALID_CODE: 'invalid_code',
-  FST_TWO_FACTOR_INVALID_INPUT: 'invalid_input',
-  FST_TWO_FACTOR_WRONG_PASSWORD: 'wrong_password',
-  FST_TWO_FACTOR_LOCKED: 'locked',
-  FST_TWO_FACTOR_RATE_LIMITED: 'rate_limited',
-  FST_TWO_FACTOR_UNAVAILABLE: 'unavailable'
+export type ErrorCode = keyof typeof ERROR_CODES
+
+/** A page to show instead of the generic message page: the form again, with the error in it. */
+export interface ErrorView {
+  page: string
+  partial?: string
+  title: MessageKey
+  titleParams?: MessageParams
+  /** The template data, given the error's message in the request's language. */
+  data: (message: string) => Record<string, unknown>
 }
 
-export interface PublicError {
-  statusCode: number
-  error: string
-  message: string
+export interface TwoFactorErrorOptions {
+  /** The message; the code's own by default. */
+  message?: MessageKey
+  params?: MessageParams
+  /** The message already in words (a route that composes it from several). */
+  text?: string
+  /** Where a client should go next (a same-origin path). */
+  next?: string
+  /** More fields for the JSON answer (`attemptsLeft`, `retryAfter`). */
+  json?: Record<string, unknown>
+  headers?: Record<string, string>
+  view?: ErrorView
+  /** A link on the message page. */
+  link?: { href: string, text: MessageKey }
+  /** Another 4xx than the code's own, where HTTP has a more exact one (413, 415). */
+  status?: number
+}
+
+export class TwoFactorError extends Error {
+  readonly code: ErrorCode
+  readonly statusCode: number
+  readonly options: TwoFactorErrorOptions
+
+  constructor (code: ErrorCode, options: TwoFactorErrorOptions = {}) {
+    super(code)
+    this.name = 'TwoFactorError'
+    this.code = code
+    this.statusCode = options.status ?? ERROR_CODES[code]
+    this.options = options
+  }
+
+  get messageKey (): MessageKey {
+    return this.options.message ?? `error.${this.code}`
+  }
+}
+
+/** Shorthand: `throw fail('invalid_input', { message: 'input.page' })`. */
+export function fail (code: ErrorCode, options?: TwoFactorErrorOptions): TwoFactorError {
+  return new TwoFactorError(code, options)
+}
+
+/** The database (or the session store on it) did not answer: fail closed. */
+export class Unavailable extends TwoFactorError {
+  constructor () {
+    super('unavailable')
+  }
 }
 
 /**
- * Turns anything thrown into what the client may see. Our own errors keep their message;
- * Fastify's 4xx (bad JSON, body too large, unsupported media type) become `invalid_input`;
- * database and unexpected failures become 503 so sign-in fails closed without detail.
+ * Anything thrown, as the catalogue's error the client may see. Fastify's own 4xx (bad JSON,
+ * body too large, unsupported media type, schema validation) become `invalid_input`; CSRF
+ * refusals `csrf`; the rate limit `rate_limited`; everything else 503, so sign-in fails closed
+ * and nothing of the cause (a driver's message may quote SQL parameters) reaches the client.
  */
-export function toPublicError (error: unknown): PublicError {
-  const e = error as { code?: string, statusCode?: number, message?: string }
-  const name = e.code !== undefined ? ERROR_NAMES[e.code] : undefined
-  if (name === 'csrf') return { statusCode: 403, error: 'csrf', message: new CsrfInvalid().message }
-  if (name !== undefined && e.statusCode !== undefined) {
-    return { statusCode: e.statusCode, error: name, message: e.message ?? '' }
-  }
-  if (e.statusCode === 429) {
-    return { statusCode: 429, error: 'rate_limited', message: new RateLimited().message }
-  }
-  if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
-    if (e.statusCode === 404) return { statusCode: 404, error: 'not_found', message: 'Not found.' }
-    return { statusCode: e.statusCode, error: 'invalid_input', message: 'The request could not be read.' }
-  }
-  return { statusCode: 503, error: 'unavailable', message: new Unavailable().message }
+export function toTwoFactorError (error: unknown): TwoFactorError {
+  if (error instanceof TwoFactorError) return error
+  const e = error as { code?: unknown, statusCode?: unknown } | null
+  const code = typeof e?.code === 'string' ? e.code : ''
+  const status = typeof e?.statusCode === 'number' ? e.statusCode : 0
+  if (code.startsWith('FST_CSRF_')) return fail('csrf')
+  if (status === 429) return fail('rate_limited')
+  if (status === 404) return fail('not_found')
+  // Unreadable input keeps its exact status (400 bad JSON, 413 too large, 415 media type);
+  // a body that fails a route's schema is a 422 like every other refused field.
+  if (code === 'FST_ERR_VALIDATION') return fail('invalid_input', { message: 'error.invalid_field' })
+  if (status >= 400 && status < 500) return fail('invalid_input', { message: 'error.unreadable', status })
+  return new Unavailable()
 }

@@ -1,63 +1,40 @@
 // fastify-two-factor: one `register` gives a Fastify 5 app TOTP two-factor sign-in.
 //
-// This entry checks the options once, prepares the database, wires the web plumbing the pages
-// need (cookies, sessions, forms, CSRF, security headers, rate limits) unless the host already
-// did, decorates `fastify.twoFactor` and `request.twoFactor`, installs the gate at the root and
-// registers the pages under the prefix.
-import cookie from '@fastify/cookie'
-import csrf from '@fastify/csrf-protection'
-import formbody from '@fastify/formbody'
-import rateLimit from '@fastify/rate-limit'
-import session from '@fastify/session'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify'
+// This entry checks the options once, prepares the database, builds the core (stores and
+// services), wires the web plumbing the pages need (cookies, sessions, forms, CSRF, security
+// headers, rate limits) unless the host already did, decorates `fastify.twoFactor` and
+// `request.twoFactor`, installs the gate at the root and registers the pages under the prefix.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { AdminUsers } from './admin-users.ts'
-import { Audit } from './audit.ts'
 import { Keyring } from './core/keyring.ts'
-import { AccountsStore } from './db/accounts-store.ts'
-import { AdminStore } from './db/admin-store.ts'
-import { EventsStore } from './db/events-store.ts'
+import { safeLocation } from './core/location.ts'
 import { migrate } from './db/migrate.ts'
-import { checkKeysOpenStoredSecrets } from './key-check.ts'
-import { RecoveryStore } from './db/recovery-store.ts'
-import { PgSessionStore } from './db/session-store.ts'
-import { SettingsStore } from './db/settings-store.ts'
-import { toPublicError } from './errors.ts'
+import { PgSessionStore, type TwoFactorSessionStore } from './db/session-store.ts'
 import { createGate } from './gate.ts'
-import { validateOptions, type TwoFactorOptions } from './options.ts'
-import { createEta, Renderer, wantsJson } from './render.ts'
+import { checkKeysOpenStoredSecrets } from './key-check.ts'
+import { OptionsError, validateOptions, type ResolvedOptions, type TwoFactorOptions } from './options.ts'
+import { registerWebPlumbing } from './plumbing.ts'
+import { pagesPlugin } from './routes/pages.ts'
+import type { RouteContext } from './routes/context.ts'
 import { RequestTwoFactor } from './request-context.ts'
-import { securityHeadersHook } from './security-headers.ts'
-import { assetPaths, assetRoutes, loadAssets } from './routes/assets.ts'
-import { challengeRoutes } from './routes/challenge.ts'
-import { crossSiteGuard, csrfPreHandler, refuseNulCharacters, type RouteContext } from './routes/context.ts'
-import { adminRoutes } from './routes/admin.ts'
-import { settingsRoutes } from './routes/settings.ts'
-import { setupRoutes } from './routes/setup.ts'
-import { TwoFactorService } from './service.ts'
-import './types.ts'
+import { createCore, type Core } from './services/core.ts'
+import { fromActor } from './services/context.ts'
+import type { TwoFactorApi } from './public-types.ts'
+import { csrfPostOptions } from './routes/pages.ts'
+import { loadCatalogue, translator, DEFAULT_LOCALE, MESSAGES_DIR } from './views/messages.ts'
+import { Renderer, type RenderTemplate } from './views/renderer.ts'
+import { assetPaths, loadAssets } from './routes/assets.ts'
+import './public-types.ts'
 
-export type { TwoFactorOptions, AccountsAdapter, SessionOptions, RateLimitOptions } from './options.ts'
-export type { TwoFactorEvent, TwoFactorAlert, EventType } from './audit.ts'
-export type { TwoFactorStatus, UserProfile } from './service.ts'
-export type { PolicySettings } from './core/policy.ts'
-export type { RequestTwoFactor, StartLoginResult } from './request-context.ts'
-export type { TwoFactorDatabase } from './db/database.ts'
-export { Keyring, KeyringError } from './core/keyring.ts'
-export { PgSessionStore } from './db/session-store.ts'
-export { migrate } from './db/migrate.ts'
-export { OptionsError } from './options.ts'
-
-/** `fastify.twoFactor`: the service API for host apps and the CLI (SPEC §11). */
-export type TwoFactorApi = Pick<TwoFactorService,
-  'status' | 'setRequired' | 'reset' | 'unlock' | 'onUserCreated' | 'policy' | 'setPolicy'> & {
-  /** The session store the plugin uses (to end a user's sessions, or prune expired ones). */
-  sessionStore: PgSessionStore | null
-  /** The rate-limit settings of the plugin's POST routes, for the host's own sign-in route. */
-  rateLimitConfig: { max: number, timeWindow: number } | false
-}
+export * from './public-types.ts'
 
 async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions): Promise<void> {
+  if (fastify.hasDecorator('twoFactor')) {
+    throw new OptionsError('register', 'fastify-two-factor is registered twice in this app; register it once, at the root')
+  }
+  if (fastify.hasRequestDecorator('session')) {
+    throw new OptionsError('session', 'the app registers @fastify/session itself; leave that to fastify-two-factor and pass your store as `session.store` (it must offer the per-account index: endAccountSessions, listAccountSessions), so that turning 2FA off or a reset can end an account\'s other sessions')
+  }
   const options = validateOptions(rawOptions)
   // A missing or malformed key stops startup here with a message naming TWO_FACTOR_KEYS.
   const keyring = Keyring.fromEnv(options.keys ?? process.env.TWO_FACTOR_KEYS)
@@ -66,11 +43,16 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
   // Started with a key that did not seal the stored secrets, stop now rather than fail every sign-in.
   await checkKeysOpenStoredSecrets(db, keyring, fastify.log)
 
-  const ownSessionStore = options.session.store === undefined ? new PgSessionStore(db) : null
-  await registerWebPlumbing(fastify, options, ownSessionStore)
-
-  const eventsStore = new EventsStore(db)
-  const audit = new Audit(eventsStore, {
+  const sessionStore: TwoFactorSessionStore = options.session.store ?? new PgSessionStore(db, options.clock, fastify.log)
+  const core = createCore({
+    database: db,
+    keyring,
+    accounts: options.accounts,
+    sessions: sessionStore,
+    totp: { algorithm: options.algorithm, digits: options.digits, period: options.period, window: options.window },
+    lockout: { threshold: options.lockoutThreshold, baseMs: options.lockoutBaseMs, maxMs: options.lockoutMaxMs },
+    enrolmentTtlMs: options.enrolmentTtlMs,
+    allowSkip: options.allowSkip,
     onEvent: options.onEvent,
     alert: options.alert,
     alertThreshold: options.alertThreshold,
@@ -78,154 +60,117 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
     clock: options.clock,
     log: fastify.log
   })
-  const service = new TwoFactorService({
-    options,
-    db,
-    keyring,
-    accounts: new AccountsStore(db),
-    recovery: new RecoveryStore(db),
-    settings: new SettingsStore(db),
-    sessions: ownSessionStore,
-    audit,
-    log: fastify.log
-  })
-  const adminStore = new AdminStore(db)
-  const adminUsers = new AdminUsers({
-    store: adminStore,
-    adapter: options.accounts,
-    profileOf: (user) => service.profileOf(user),
-    allowSkip: options.allowSkip,
-    clock: options.clock
-  })
+  await registerWebPlumbing(fastify, options, sessionStore)
 
-  const rateLimitConfig = options.rateLimit === false ? false : { max: options.rateLimit.max, timeWindow: options.rateLimit.timeWindowMs }
-  const api: TwoFactorApi = {
-    status: service.status.bind(service),
-    setRequired: service.setRequired.bind(service),
-    reset: service.reset.bind(service),
-    unlock: service.unlock.bind(service),
-    onUserCreated: service.onUserCreated.bind(service),
-    policy: service.policy.bind(service),
-    setPolicy: service.setPolicy.bind(service),
-    sessionStore: ownSessionStore,
-    rateLimitConfig
+  const catalogue = loadCatalogue(DEFAULT_LOCALE, options.templatesDir === undefined ? [MESSAGES_DIR] : [`${options.templatesDir}/messages`, MESSAGES_DIR])
+  const translate = translator(catalogue)
+  const t = (_request: FastifyRequest) => translate
+  // Templates render through @fastify/view, registered with the pages (see routes/pages.ts).
+  let renderTemplate: RenderTemplate = async () => { throw new Error('two-factor: the pages are not registered yet') }
+  const assets = loadAssets()
+  const paths = assetPaths(options.prefix, assets)
+  const renderer = new Renderer(async (reply, template, data) => await renderTemplate(reply, template, data), () => ({ prefix: options.prefix, assets: paths, lang: DEFAULT_LOCALE, t: translate }))
+
+  let askForStepUp: (request: FastifyRequest, reply: FastifyReply, stepUpReturnTo: string | undefined) => Promise<unknown> = async () => {}
+  const gate = createGate({
+    prefix: options.prefix,
+    loginPath: options.loginPath,
+    requireSignIn: options.requireSignIn,
+    clock: options.clock,
+    t,
+    isEnrolled: async (userId) => (await core.services.status.of(userId)).enabled,
+    askForStepUp: async (request, reply, returnTo) => await askForStepUp(request, reply, returnTo)
+  })
+  fastify.addHook('onRoute', gate.onRoute)
+  fastify.addHook('preHandler', gate.hook)
+  fastify.addHook('onSend', redirectHeadersSafe)
+
+  const ctx: RouteContext = {
+    options,
+    core,
+    renderer,
+    t,
+    ...csrfPostOptions(options),
+    freshWithinOf: gate.freshWithinOf
   }
-  fastify.decorate('twoFactor', api)
+  fastify.decorate('twoFactor', hostApi(core, options, sessionStore))
   fastify.decorateRequest('twoFactor', {
     // A small view made on each access rather than kept on the request: it holds no state of
     // its own, and a property added to every request would change the object's shape.
     getter (this: FastifyRequest) {
-      return new RequestTwoFactor(this, service, options)
+      return new RequestTwoFactor(this, ctx)
     }
   })
-  fastify.addHook('preHandler', createGate({ prefix: options.prefix, clock: options.clock }))
-  if (ownSessionStore !== null) pruneSessionsHourly(fastify, ownSessionStore)
+  pruneHourly(fastify, core, sessionStore, options)
 
-  const assets = loadAssets()
-  const paths = assetPaths(options.prefix, assets)
-  const renderer = new Renderer(createEta(options.templatesDir), (_request, reply) => ({
+  await fastify.register(pagesPlugin, {
     prefix: options.prefix,
-    csrfToken: reply.generateCsrf(),
-    assets: paths
-  }))
-
-  const post: RouteShorthandOptions = {
-    onRequest: crossSiteGuard(),
-    preHandler: csrfPreHandler,
-    config: rateLimitConfig === false ? {} : { rateLimit: rateLimitConfig }
-  }
-  const context: RouteContext = {
-    options,
-    service,
-    renderer,
-    post: { ...post, config: { ...post.config, twoFactor: false } },
-    open: { config: { twoFactor: false } }
-  }
-  // Settings and admin routes stay behind the gate; only the sign-in steps are allow-listed.
-  const gatedContext: RouteContext = { ...context, post }
-
-  await fastify.register(async (pages) => {
-    // The plugin's own pages always carry its headers (unless `helmet: false`): it knows they need
-    // no inline script. With `helmet: 'app'` the root hook has set them already.
-    if (options.helmet === true) pages.addHook('onRequest', securityHeadersHook(options.session.secure))
-    pages.setErrorHandler((error: FastifyError, request, reply) => answerError(error, request, reply, renderer))
-    // After the gate (a root hook), so a half-signed-in session is still sent on its way first.
-    pages.addHook('preHandler', refuseNulCharacters)
-    await challengeRoutes(pages, context)
-    await setupRoutes(pages, context)
-    await settingsRoutes(pages, gatedContext)
-    // Its own scope, so the admins-only guard covers the admin routes and nothing else.
-    await pages.register(async (admin) => { await adminRoutes(admin, { ...gatedContext, audit, adminStore, adminUsers }) })
-    await assetRoutes(pages, { ...context, assets })
-    pages.post('/logout', context.post, async (request, reply) => {
-      await request.twoFactor.logout()
-      return renderer.redirect(request, reply, options.loginPath, { state: 'anonymous' })
-    })
-  }, { prefix: options.prefix })
+    ctx,
+    assets,
+    onReady: (render: RenderTemplate, stepUp: typeof askForStepUp) => {
+      renderTemplate = render
+      askForStepUp = stepUp
+    }
+  })
 }
 
-/**
- * Registers what the pages depend on, skipping anything the host has registered itself so
- * the plugin can join an existing app without "decorator already present" errors.
- */
-async function registerWebPlumbing (fastify: FastifyInstance, options: ReturnType<typeof validateOptions>, store: PgSessionStore | null): Promise<void> {
-  if (!fastify.hasRequestDecorator('cookies')) await fastify.register(cookie)
-  if (!fastify.hasRequestDecorator('session')) {
-    const { secure } = options.session
-    await fastify.register(session, {
-      secret: options.session.secret,
-      cookieName: secure ? `__Host-${options.session.cookieName}` : options.session.cookieName,
-      cookie: { path: '/', httpOnly: true, sameSite: 'lax', secure, maxAge: options.session.maxAgeMs },
-      saveUninitialized: false,
-      // Saving only changed sessions keeps the gate free of database writes.
-      rolling: false,
-      store: (options.session.store ?? store) as never
-    })
-  }
-  if (!fastify.hasContentTypeParser('application/x-www-form-urlencoded')) await fastify.register(formbody)
-  if (!fastify.hasDecorator('csrfProtection')) await fastify.register(csrf, { sessionPlugin: '@fastify/session' })
-  // App-wide only when asked: the plugin's CSP allows no inline script, which would break a
-  // host page that has one, and the host's routes are the host's to decide. A host that has
-  // registered @fastify/helmet keeps its own.
-  if (options.helmet === 'app' && !fastify.hasReplyDecorator('helmet')) {
-    fastify.addHook('onRequest', securityHeadersHook(options.session.secure))
-  }
-  if (options.rateLimit !== false && !fastify.hasDecorator('rateLimit')) {
-    await fastify.register(rateLimit, {
-      global: false,
-      ...(options.rateLimit.redis !== undefined ? { redis: options.rateLimit.redis as never } : {})
-    })
+/** `fastify.twoFactor`: what the host's own code (its admin pages, a password change) and scripts call. */
+function hostApi (core: Core, options: ResolvedOptions, sessionStore: TwoFactorSessionStore): TwoFactorApi {
+  const { admin, status } = core.services
+  return {
+    status: async (userId) => await status.of(String(userId)),
+    setRequired: async (userId, required, context) => {
+      await admin.setRequired(String(userId), required, fromActor(context))
+      return await status.of(String(userId))
+    },
+    reset: async (userId, context) => {
+      await admin.reset(String(userId), context.reason, fromActor(context))
+      return await status.of(String(userId))
+    },
+    unlock: async (userId, context) => {
+      await admin.unlock(String(userId), fromActor(context))
+      return await status.of(String(userId))
+    },
+    onUserCreated: async (userId) => { await admin.onUserCreated(String(userId)) },
+    policy: async () => await admin.policy(),
+    setPolicy: async (settings, context) => await admin.setPolicy(settings, fromActor(context)),
+    endSessions: async (userId, context) => await core.services.sessions.endOthers(String(userId), undefined, fromActor(context), 'host'),
+    sessionStore,
+    rateLimitConfig: options.rateLimit === false ? false : { max: options.rateLimit.max, timeWindow: options.rateLimit.timeWindowMs }
   }
 }
 
 /**
- * Expired sessions are never read again (the store checks expiry on read) but would pile up;
- * one DELETE an hour keeps the table small. The timer doesn't keep the process alive.
+ * The last line of defence for redirects: a `Location` (or htmx's redirect headers) holding a
+ * character a header can't carry would make Node throw while the response is on its way, which
+ * can end the process. The plugin builds its own with `safeLocation`; this catches a host's.
  */
-function pruneSessionsHourly (fastify: FastifyInstance, store: PgSessionStore): void {
+function redirectHeadersSafe (_request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void): void {
+  for (const name of ['location', 'hx-redirect', 'hx-location']) {
+    const value = reply.getHeader(name)
+    // eslint-disable-next-line no-control-regex
+    if (typeof value === 'string' && /[^\u0021-\u007e]/.test(value)) reply.header(name, safeLocation(value))
+  }
+  done(null, payload)
+}
+
+/**
+ * Expired rows are never read again (every read checks expiry) but would pile up: one pass an
+ * hour keeps the tables small. The timer doesn't keep the process alive.
+ */
+function pruneHourly (fastify: FastifyInstance, core: Core, store: TwoFactorSessionStore, options: ResolvedOptions): void {
+  const prune = async () => {
+    const now = new Date(options.clock())
+    if (store instanceof PgSessionStore) await store.pruneExpired()
+    await core.stores.enrolments.pruneExpired(now)
+    await core.stores.challenges.pruneExpired(now)
+    await core.stores.marks.pruneExpired(now)
+  }
   const timer = setInterval(() => {
-    store.pruneExpired().catch(() => fastify.log.warn('two-factor: pruning expired sessions failed'))
+    prune().catch(() => fastify.log.warn('two-factor: pruning expired rows failed'))
   }, 60 * 60_000)
   timer.unref()
   fastify.addHook('onClose', async () => clearInterval(timer))
-}
-
-function answerError (error: FastifyError, request: FastifyRequest, reply: FastifyReply, renderer: Renderer): FastifyReply {
-  const publicError = toPublicError(error)
-  if (publicError.statusCode === 400 || publicError.statusCode === 415 || publicError.statusCode === 413) {
-    request.log.info({ errorCode: error.code }, 'two-factor request rejected')
-  } else if (error.name === 'KeyringError') {
-    // A stored secret that won't open: a damaged row, or a key removed from the ring.
-    request.log.error({ errorName: error.name, reason: (error as { reason?: string }).reason }, 'two-factor request failed: a stored secret could not be decrypted with TWO_FACTOR_KEYS')
-  } else if (publicError.statusCode >= 500) {
-    // The name and code say what broke; the message may quote SQL parameters, so it stays out.
-    request.log.error({ errorName: error.name, errorCode: error.code, dbCode: (error as { dbCode?: string }).dbCode }, 'two-factor request failed')
-  }
-  if (wantsJson(request)) {
-    // No CSRF token here: the failure may be the session store itself.
-    return reply.code(publicError.statusCode).header('Vary', 'Accept, HX-Request, HX-Request-Type').send({ error: publicError.error, message: publicError.message })
-  }
-  return renderer.message(request, reply, { title: 'Something went wrong', status: publicError.statusCode, error: publicError.error, message: publicError.message })
 }
 
 export default fp(twoFactor, {

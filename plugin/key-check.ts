@@ -1,14 +1,14 @@
-// At startup: are the configured keys the ones the stored secrets were sealed with (SPEC §3)?
+// At startup: are the configured keys the ones the stored secrets were sealed with?
 //
 // Started with another key, nothing would look wrong until users tried to sign in: every code
 // would fail to open (503s), and every recovery code would simply not match (its digest uses a
 // pepper derived from the key), counting towards a lockout. Rather than that silent garbage,
 // startup stops with a message saying which key id is missing or wrong.
 import type { FastifyBaseLogger } from 'fastify'
-import { sql } from 'drizzle-orm'
 import { KeyringError, type Keyring } from './core/keyring.ts'
-import { rowsOf, type TwoFactorDatabase } from './db/database.ts'
-import { accounts, recoveryCodes } from './db/schema.ts'
+import { sampleSealedSecrets } from './db/accounts-store.ts'
+import type { TwoFactorDatabase } from './db/database.ts'
+import { RecoveryStore } from './db/recovery-store.ts'
 
 /** Secrets tried per key id: one that opens proves the key; a damaged row alone proves nothing. */
 const SAMPLES_PER_KEY = 5
@@ -16,17 +16,10 @@ const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/
 
 export async function checkKeysOpenStoredSecrets (db: TwoFactorDatabase, keyring: Keyring, log: FastifyBaseLogger, variableName = 'TWO_FACTOR_KEYS'): Promise<void> {
   let samples: Array<{ user_id: string, secret: string, key_id: string }>
-  let orphanCodes: Array<{ key_id: string, n: number | string }>
+  let orphanCodes: Array<{ keyId: string, count: number }>
   try {
-    samples = rowsOf(await db.execute(sql`
-      select user_id, secret, key_id from (
-        select ${accounts.userId} as user_id, ${accounts.secret} as secret, split_part(${accounts.secret}, '.', 2) as key_id,
-          row_number() over (partition by split_part(${accounts.secret}, '.', 2) order by ${accounts.updatedAt} desc) as n
-        from ${accounts} where ${accounts.secret} is not null
-      ) sampled where n <= ${SAMPLES_PER_KEY}`))
-    orphanCodes = rowsOf(await db.execute(sql`
-      select ${recoveryCodes.keyId} as key_id, count(*) as n from ${recoveryCodes}
-      where ${recoveryCodes.usedAt} is null group by ${recoveryCodes.keyId}`))
+    samples = await sampleSealedSecrets(db, SAMPLES_PER_KEY)
+    orphanCodes = await new RecoveryStore(db).unusedByKey()
   } catch (error) {
     // The check is about keys; a database that can't answer yet is the requests' business (503).
     log.warn({ errorName: (error as Error)?.name }, 'two-factor: could not check the keys against the stored secrets')
@@ -50,9 +43,9 @@ export async function checkKeysOpenStoredSecrets (db: TwoFactorDatabase, keyring
         'Start with the original key. To change keys, put the new key first and keep the old one after it, then run rotate-keys.', 'configuration')
     }
   }
-  for (const { key_id: keyId, n } of orphanCodes) {
+  for (const { keyId, count } of orphanCodes) {
     if (!keyring.keyIds.includes(keyId) && KEY_ID.test(keyId)) {
-      log.warn({ keyId, unusedRecoveryCodes: Number(n) }, `two-factor: unused recovery codes were made under a key ${variableName} no longer holds; they no longer work, and their users should generate new ones`)
+      log.warn({ keyId, unusedRecoveryCodes: count }, `two-factor: unused recovery codes were made under a key ${variableName} no longer holds; they no longer work, and their users should generate new ones`)
     }
   }
 }

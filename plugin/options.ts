@@ -3,8 +3,10 @@
 // `app.ready()` with a message naming it.
 import type { FastifyRequest } from 'fastify'
 import type { TwoFactorDatabase } from './db/database.ts'
+import { missingIndexMethods, type TwoFactorSessionStore } from './db/session-store.ts'
+import { parseDuration } from './core/duration.ts'
 import type { TotpAlgorithm } from './core/totp.ts'
-import type { TwoFactorEvent, TwoFactorAlert } from './audit.ts'
+import type { TwoFactorEvent, TwoFactorAlert } from './services/audit.ts'
 
 /** What the plugin needs to know about the host's users. `User` is whatever the host uses. */
 export interface AccountsAdapter<User = any> {
@@ -14,8 +16,11 @@ export interface AccountsAdapter<User = any> {
   userId (user: User): string
   /** The account name shown in authenticator apps and admin lists, e.g. the e-mail. */
   label (user: User): string
-  /** Checks the account password (disable and regenerate ask for it). */
-  verifyPassword (userId: string, password: string): Promise<boolean> | boolean
+  /**
+   * Checks the account password: replacing the authenticator, turning 2FA off and new recovery
+   * codes ask for it. Hosts without passwords (SSO) leave it out; a current code is asked instead.
+   */
+  verifyPassword? (userId: string, password: string): Promise<boolean> | boolean
   /** Admins reach the admin panel and are required to use 2FA by default. @default () => false */
   isAdmin? (user: User): boolean
   /** Roles for role-based requirements. @default () => [] */
@@ -43,8 +48,11 @@ export interface SessionOptions {
   cookieName?: string
   /** Lifetime of a session, ms. @default 12 hours */
   maxAgeMs?: number
-  /** A store for @fastify/session; the plugin's Postgres store by default. */
-  store?: unknown
+  /**
+   * A session store with the per-account index (`endAccountSessions`, `listAccountSessions`):
+   * the plugin's Postgres store by default. A store without the index is refused at startup.
+   */
+  store?: TwoFactorSessionStore
 }
 
 export interface RateLimitOptions {
@@ -94,6 +102,13 @@ export interface TwoFactorOptions {
   signedInRedirect?: string
   /** The host's password page, where an expired pending sign-in starts again. @default '/login' */
   loginPath?: string
+  /**
+   * Every gated route also needs a signed-in session: anonymous page requests go to `loginPath`
+   * (with `returnTo`), htmx gets `HX-Redirect`, JSON 401 `sign_in_required`. @default false
+   */
+  requireSignIn?: boolean
+  /** Admin mode: the panel's changes need a code entered within this long ("15m"). @default '15m' */
+  adminFreshWithin?: string
   /** Apply the committed migrations at startup. @default true */
   migrate?: boolean
   /** Per-IP rate limit on the plugin's POST routes; false to leave it to the host. */
@@ -134,6 +149,8 @@ export const DEFAULTS = {
   allowSkip: true,
   signedInRedirect: '/',
   loginPath: '/login',
+  requireSignIn: false,
+  adminFreshWithin: '15m',
   migrate: true,
   rateLimit: { max: 60, timeWindowMs: 60_000 },
   helmet: true,
@@ -143,13 +160,14 @@ export const DEFAULTS = {
   cookieName: 'tf.sid'
 } as const
 
-export type ResolvedOptions = Required<Omit<TwoFactorOptions, 'keys' | 'templatesDir' | 'onEvent' | 'alert' | 'rateLimit' | 'session'>> & {
+export type ResolvedOptions = Required<Omit<TwoFactorOptions, 'keys' | 'templatesDir' | 'onEvent' | 'alert' | 'rateLimit' | 'session' | 'adminFreshWithin'>> & {
+  adminFreshWithinMs: number
   keys: string | undefined
   templatesDir: string | undefined
   onEvent: TwoFactorOptions['onEvent']
   alert: TwoFactorOptions['alert']
   rateLimit: Required<Omit<RateLimitOptions, 'redis'>> & { redis?: unknown } | false
-  session: Required<Omit<SessionOptions, 'store'>> & { store?: unknown }
+  session: Required<Omit<SessionOptions, 'store'>> & { store?: TwoFactorSessionStore }
 }
 
 export class OptionsError extends Error {
@@ -186,12 +204,12 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
 
   const accounts = o.accounts as Partial<AccountsAdapter> | undefined
   if (accounts === undefined || accounts === null || typeof accounts !== 'object') {
-    throw new OptionsError('accounts', 'must be an adapter object with findUser, userId, label and verifyPassword')
+    throw new OptionsError('accounts', 'must be an adapter object with findUser, userId and label')
   }
-  for (const required of ['findUser', 'userId', 'label', 'verifyPassword'] as const) {
+  for (const required of ['findUser', 'userId', 'label'] as const) {
     if (!isFn(accounts[required])) throw new OptionsError(`accounts.${required}`, 'must be a function')
   }
-  for (const optional of ['isAdmin', 'roles', 'createdAt', 'listUsers', 'findUsers', 'onSignedIn'] as const) {
+  for (const optional of ['verifyPassword', 'isAdmin', 'roles', 'createdAt', 'listUsers', 'findUsers', 'onSignedIn'] as const) {
     if (accounts[optional] !== undefined && !isFn(accounts[optional])) throw new OptionsError(`accounts.${optional}`, 'must be a function when given')
   }
 
@@ -204,6 +222,12 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
     throw new OptionsError('session.secret', 'must be a string (or array of strings) of at least 32 characters')
   }
   if (session.secure !== undefined && typeof session.secure !== 'boolean') throw new OptionsError('session.secure', 'must be a boolean')
+  if (session.store !== undefined) {
+    const missing = missingIndexMethods(session.store)
+    if (missing.length > 0) {
+      throw new OptionsError('session.store', `must list and end an account's sessions, or turning 2FA off, a reset, a lockout and "sign out everywhere" would leave other sessions signed in; it lacks ${missing.join(', ')} (the plugin's Postgres store, the default, has them)`)
+    }
+  }
   if (session.cookieName !== undefined && (typeof session.cookieName !== 'string' || !/^[\w.-]{1,64}$/.test(session.cookieName))) {
     throw new OptionsError('session.cookieName', 'must be a cookie-safe name')
   }
@@ -225,7 +249,7 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
     if (o[hook] !== undefined && !isFn(o[hook])) throw new OptionsError(hook, 'must be a function')
   }
   if (o.helmet !== undefined && o.helmet !== 'app' && typeof o.helmet !== 'boolean') throw new OptionsError('helmet', "must be true, false or 'app'")
-  for (const flag of ['allowSkip', 'migrate'] as const) {
+  for (const flag of ['allowSkip', 'migrate', 'requireSignIn'] as const) {
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') throw new OptionsError(flag, 'must be a boolean')
   }
   if (o.templatesDir !== undefined && typeof o.templatesDir !== 'string') throw new OptionsError('templatesDir', 'must be a folder path')
@@ -240,6 +264,9 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
       redis: rl.redis
     }
   }
+
+  const adminFreshWithinMs = parseDuration(o.adminFreshWithin ?? DEFAULTS.adminFreshWithin)
+  if (adminFreshWithinMs === null) throw new OptionsError('adminFreshWithin', 'must look like "30s", "10m" or "1h"')
 
   const development = process.env.NODE_ENV === 'development'
   return {
@@ -268,6 +295,8 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
     allowSkip: o.allowSkip ?? DEFAULTS.allowSkip,
     signedInRedirect: o.signedInRedirect === undefined ? DEFAULTS.signedInRedirect : localPath('signedInRedirect', o.signedInRedirect),
     loginPath: o.loginPath === undefined ? DEFAULTS.loginPath : localPath('loginPath', o.loginPath),
+    requireSignIn: o.requireSignIn ?? DEFAULTS.requireSignIn,
+    adminFreshWithinMs,
     migrate: o.migrate ?? DEFAULTS.migrate,
     rateLimit,
     helmet: o.helmet ?? DEFAULTS.helmet,

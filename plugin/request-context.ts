@@ -1,31 +1,28 @@
-// `request.twoFactor`: what the host sees of the sign-in on each request (SPEC §11), and the
-// two calls it makes: `startLogin` after the password, `logout`.
+// `request.twoFactor`: what the host sees of the sign-in on each request, and the calls it
+// makes: `startLogin` once the password is right, `logout`, `endOtherSessions`.
 import type { FastifyRequest } from 'fastify'
-import type { ResolvedOptions } from './options.ts'
-import { readState, safeReturnTo, type SessionStateName, type TwoFactorSessionData } from './session-state.ts'
+import { safeLocation } from './core/location.ts'
+import type { RequestStateName, SignInStateName } from './core/sign-in.ts'
+import { TwoFactorError } from './errors.ts'
 import { unavailable } from './db/session-store.ts'
-import { UnknownUserError, type TwoFactorService } from './service.ts'
-
-export type RequestState = SessionStateName | 'anonymous'
+import { UnknownUserError } from './services/context.ts'
+import { readState } from './sign-in-session.ts'
+import { auditContextOf, lifetimesOf, newChallengeId, step, type RouteContext } from './routes/context.ts'
 
 export interface StartLoginResult {
-  state: SessionStateName
-  /** Where to send the user now: the challenge, the wizard, or `returnTo`. */
+  state: SignInStateName
+  /** Where to send the user now: the code prompt, the wizard, or `returnTo`. */
   next: string
 }
 
 export class RequestTwoFactor {
-  constructor (
-    private readonly request: FastifyRequest,
-    private readonly service: TwoFactorService,
-    private readonly options: ResolvedOptions
-  ) {}
+  constructor (private readonly request: FastifyRequest, private readonly ctx: RouteContext) {}
 
-  private get data (): TwoFactorSessionData | null {
-    return readState(this.request, this.options.clock())
+  private get data () {
+    return readState(this.request, this.ctx.options.clock())
   }
 
-  get state (): RequestState {
+  get state (): RequestStateName {
     return this.data?.state ?? 'anonymous'
   }
 
@@ -35,67 +32,50 @@ export class RequestTwoFactor {
     return data?.state === 'signed-in' ? data.userId : null
   }
 
-  /** The user a pending sign-in is for (the challenge and wizard use it). */
+  /** The user a half-finished sign-in is for (the code prompt or the wizard), else null. */
   get pendingUserId (): string | null {
     const data = this.data
     return data !== null && data.state !== 'signed-in' ? data.userId : null
   }
 
   /**
-   * Call once the password is right. Decides between signed in, pending (ask for a code) and
-   * pending-setup (the wizard), with a fresh session id either way.
+   * Call once the password is right. Decides between signed in, a code prompt and the wizard,
+   * with a new session id. `returnTo` (a path on this site) is where a completed sign-in goes.
    */
   async startLogin (userId: string, options: { returnTo?: string } = {}): Promise<StartLoginResult> {
     try {
-      return await this.begin(userId, options)
+      return await this.begin(String(userId), options)
     } catch (error) {
       // The host's route called us: a database failure must reach its error handler as a 503
       // (fail closed), never as a 500 whose message quotes the driver's SQL and parameters.
-      if (error instanceof UnknownUserError) throw error
+      if (error instanceof UnknownUserError || error instanceof TwoFactorError) throw error
       throw unavailable(error)
     }
   }
 
   private async begin (userId: string, options: { returnTo?: string }): Promise<StartLoginResult> {
-    const returnTo = safeReturnTo(options.returnTo, this.options.signedInRedirect)
-    const { state } = await this.service.decideSignIn(String(userId))
-    if (state === 'signed-in') {
-      await completeSignIn(this.request, this.service, String(userId), { verified: false })
-      return { state, next: returnTo }
-    }
-    await this.request.session.regenerate()
-    this.request.session.twoFactor = {
-      state,
-      userId: String(userId),
-      expiresAt: this.options.clock() + (state === 'pending' ? this.options.pendingTtlMs : this.options.enrolmentTtlMs),
-      attempts: 0,
-      returnTo
-    }
-    if (state === 'pending-setup') await this.service.recordWizardShown(String(userId), this.request)
-    return { state, next: `${this.options.prefix}/${state === 'pending' ? 'challenge' : 'setup'}` }
+    const { options: resolved, core } = this.ctx
+    const returnTo = safeLocation(options.returnTo, resolved.signedInRedirect)
+    const { transition } = await step(this.ctx, this.request, userId, {
+      type: 'password', userId, returnTo, now: resolved.clock(), challengeId: newChallengeId(), lifetimes: lifetimesOf(resolved)
+    })
+    const state = transition.next!.state
+    if (state === 'pending-setup') await core.services.signIn.wizardShown(userId, auditContextOf(this.request))
+    const next = state === 'signed-in' ? returnTo : `${resolved.prefix}/${state === 'pending' ? 'challenge' : 'setup'}`
+    return { state, next }
   }
 
-  /** Drops pending and signed-in state and the session itself. */
+  /** Ends this session: half-finished and signed-in state alike. */
   async logout (): Promise<void> {
     const session = this.request.session as FastifyRequest['session'] | undefined
     if (session === undefined || typeof session.destroy !== 'function') return
     await session.destroy()
   }
-}
 
-/**
- * Finishes sign-in: a new session id (so nothing from the half-signed-in session carries
- * over), the signed-in state, then the host's `onSignedIn` (which clears its password lockout).
- * If that hook fails the answer is an error, and the session must not be signed in by it: the
- * state is dropped before the error goes on (the response would otherwise save it).
- */
-export async function completeSignIn (request: FastifyRequest, service: TwoFactorService, userId: string, how: { verified: boolean, now?: number }): Promise<void> {
-  await request.session.regenerate()
-  request.session.twoFactor = { state: 'signed-in', userId, ...(how.verified ? { verifiedAt: how.now ?? Date.now() } : {}) }
-  try {
-    await service.signedIn(userId, request)
-  } catch (error) {
-    request.session.twoFactor = undefined
-    throw error
+  /** Ends every other session of the signed-in user (after a password change, say); returns how many. */
+  async endOtherSessions (): Promise<number> {
+    const data = this.data
+    if (data === null) return 0
+    return await this.ctx.core.services.sessions.endOthers(data.userId, this.request.session.sessionId, auditContextOf(this.request), 'host')
   }
 }

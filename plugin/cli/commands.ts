@@ -10,11 +10,12 @@ import type { Keyring } from '../core/keyring.ts'
 import type { TwoFactorDatabase } from '../db/database.ts'
 import { expectPositionals, type CommandName, type ParsedArgs } from './args.ts'
 import { CliFailure, UsageError } from './errors.ts'
-import { CLI_ACTOR, type CliServices } from './service.ts'
+import type { Core } from '../services/core.ts'
+import { CLI_ACTOR, CLI_CONTEXT } from './service.ts'
 
 export interface CommandContext {
   db: TwoFactorDatabase
-  services: CliServices
+  core: Core
   /** The key ring, for commands that declare `needsKeys`. */
   keyring: () => Keyring
   out: (line: string) => void
@@ -57,7 +58,7 @@ function policyNote (policy: PolicySettings): string | null {
 }
 
 async function factsOf (ctx: CommandContext, userId: string): Promise<{ facts: AccountFacts, policy: PolicySettings }> {
-  const { facts, policy } = await ctx.services.adminStore.factsFor([userId])
+  const { facts, policy } = await ctx.core.stores.admin.factsFor([userId])
   return { facts: facts[0]!, policy: normalisePolicy(policy) }
 }
 
@@ -83,7 +84,7 @@ const list: Command<{ status: UserStatus | 'all', page: number, limit: number }>
   },
   async run ({ status, page, limit }, ctx) {
     const now = new Date()
-    const result = await ctx.services.adminStore.pageByStatus(status, now, (page - 1) * limit, limit)
+    const result = await ctx.core.stores.admin.pageByStatus(status, now, (page - 1) * limit, limit)
     const policy = normalisePolicy(result.policy)
     const rows = result.facts.map((f) => ({
       userId: f.userId,
@@ -135,8 +136,8 @@ const status: Command<{ userId: string }> = {
     const { facts, policy } = await factsOf(ctx, userId)
     if (!facts.seen) throw unknownUser(userId)
     const [codesLeft, recent] = await Promise.all([
-      ctx.services.recovery.remaining(userId),
-      ctx.services.adminStore.eventsPage({ userId, limit: 5 })
+      ctx.core.stores.recovery.remaining(userId),
+      ctx.core.stores.admin.eventsPage({ userId, limit: 5 })
     ])
     const state = statusOfFacts(facts, now)
     const locked = facts.lockedUntil !== null && facts.lockedUntil > now ? facts.lockedUntil : null
@@ -184,8 +185,8 @@ const requireCommand: Command<{ userId: string, on: boolean }> = {
   },
   async run ({ userId, on }, ctx) {
     const { facts } = await factsOf(ctx, userId)
-    const codesBefore = on ? 0 : await ctx.services.recovery.remaining(userId)
-    await ctx.services.service.setRequired(userId, on, { actor: CLI_ACTOR })
+    const codesBefore = on ? 0 : await ctx.core.stores.recovery.remaining(userId)
+    await ctx.core.services.admin.setRequired(userId, on, CLI_CONTEXT)
     if (ctx.json) {
       ctx.out(JSON.stringify({ userId, required: on, cleared: !on && (facts.enrolled || facts.pendingEnrolment) }))
       return 0
@@ -214,7 +215,7 @@ const reset: Command<{ userId: string, reason: string }> = {
   async run ({ userId, reason }, ctx) {
     const { facts } = await factsOf(ctx, userId)
     if (!facts.seen) throw unknownUser(userId)
-    await ctx.services.service.reset(userId, { actor: CLI_ACTOR, reason })
+    await ctx.core.services.admin.reset(userId, reason, CLI_CONTEXT)
     if (ctx.json) {
       ctx.out(JSON.stringify({ userId, reset: true, wasEnrolled: facts.enrolled }))
       return 0
@@ -237,7 +238,7 @@ const unlock: Command<{ userId: string }> = {
     const { facts } = await factsOf(ctx, userId)
     if (!facts.seen) throw unknownUser(userId)
     const wasLocked = facts.lockedUntil !== null && facts.lockedUntil > new Date()
-    if (wasLocked) await ctx.services.service.unlock(userId, { actor: CLI_ACTOR })
+    if (wasLocked) await ctx.core.services.admin.unlock(userId, CLI_CONTEXT)
     if (ctx.json) ctx.out(JSON.stringify({ userId, unlocked: wasLocked }))
     else ctx.out(wasLocked ? `${userId}: unlocked.` : `${userId} is not locked; nothing to do.`)
     return 0
@@ -257,7 +258,7 @@ const rotate: Command<{ batchSize: number | undefined }> = {
     const started = Date.now()
     const report = await rotateKeys(ctx.db, keyring, {
       batchSize,
-      audit: ctx.services.audit,
+      audit: ctx.core.services.audit,
       actor: CLI_ACTOR,
       onBatch: ctx.json ? undefined : (r) => ctx.err(`… ${r.secrets + r.pendingSecrets} re-sealed so far`)
     })

@@ -5,7 +5,7 @@ import { COMMAND_TABLE } from './commands.ts'
 import { openConnection, loadKeyring, type CliEnv, type Connection } from './connect.ts'
 import { CliFailure, describeDatabaseError, UsageError } from './errors.ts'
 import { COMMAND_HELP, OVERVIEW } from './help.ts'
-import { createCliServices, stderrLogger } from './service.ts'
+import { createCliCore, stderrLogger } from './service.ts'
 
 export interface CliIo extends CliEnv {
   stdout: (text: string) => void
@@ -38,10 +38,10 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
   try {
     const keyring = command.needsKeys === true ? loadKeyring(args, io) : null
     connection = await openConnection(args, io)
-    const services = createCliServices(connection.db, keyring, stderrLogger(err))
+    const core = createCliCore(connection.db, keyring, stderrLogger(err))
     return await command.run(input, {
       db: connection.db,
-      services,
+      core,
       keyring: () => {
         if (keyring === null) throw new CliFailure(`"${args.command}" does not load the key ring.`)
         return keyring

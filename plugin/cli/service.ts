@@ -1,35 +1,25 @@
-// The service the CLI works through: the same TwoFactorService the plugin uses (so a reset from
+// The core the CLI works through: the same one the plugin builds (so a reset from
 // the CLI clears the same rows, ends the same sessions and writes the same audit event), built
 // from the database alone. Without the host app there is no user adapter: users are their ids,
 // and the CLI reports what the plugin's tables know.
 import type { FastifyBaseLogger } from 'fastify'
-import { Audit } from '../audit.ts'
 import { KeyringError, type Keyring } from '../core/keyring.ts'
-import { AccountsStore } from '../db/accounts-store.ts'
-import { AdminStore } from '../db/admin-store.ts'
 import type { TwoFactorDatabase } from '../db/database.ts'
-import { EventsStore } from '../db/events-store.ts'
-import { RecoveryStore } from '../db/recovery-store.ts'
 import { PgSessionStore } from '../db/session-store.ts'
-import { SettingsStore } from '../db/settings-store.ts'
 import { DEFAULTS, type AccountsAdapter } from '../options.ts'
-import { TwoFactorService, type ServiceOptions } from '../service.ts'
+import type { AuditContext } from '../services/context.ts'
+import { createCore, type Core } from '../services/core.ts'
 
 export const CLI_ACTOR = 'cli'
 
-export interface CliServices {
-  service: TwoFactorService
-  audit: Audit
-  adminStore: AdminStore
-  recovery: RecoveryStore
-}
+/** What the CLI's changes are attributed to. */
+export const CLI_CONTEXT: AuditContext = { actor: CLI_ACTOR, ip: null, userAgent: null }
 
 /** Users as bare ids: the CLI checks the plugin's row itself before acting on one. */
 const idOnlyAccounts: AccountsAdapter<{ id: string }> = {
   findUser: (id) => ({ id }),
   userId: (user) => user.id,
-  label: (user) => user.id,
-  verifyPassword: () => false
+  label: (user) => user.id
 }
 
 /**
@@ -42,41 +32,22 @@ function keyringNotLoaded (): Keyring {
   }) as Keyring
 }
 
-export function createCliServices (db: TwoFactorDatabase, keyring: Keyring | null, log: FastifyBaseLogger): CliServices {
+export function createCliCore (db: TwoFactorDatabase, keyring: Keyring | null, log: FastifyBaseLogger): Core {
   const clock = Date.now
-  const options: ServiceOptions = {
+  return createCore({
+    database: db,
+    keyring: keyring ?? keyringNotLoaded(),
     accounts: idOnlyAccounts,
-    algorithm: DEFAULTS.algorithm,
-    digits: DEFAULTS.digits,
-    period: DEFAULTS.period,
-    window: DEFAULTS.window,
-    lockoutThreshold: DEFAULTS.lockoutThreshold,
-    lockoutBaseMs: DEFAULTS.lockoutBaseMs,
-    lockoutMaxMs: DEFAULTS.lockoutMaxMs,
+    sessions: new PgSessionStore(db, clock, log),
+    totp: { algorithm: DEFAULTS.algorithm, digits: DEFAULTS.digits, period: DEFAULTS.period, window: DEFAULTS.window },
+    lockout: { threshold: DEFAULTS.lockoutThreshold, baseMs: DEFAULTS.lockoutBaseMs, maxMs: DEFAULTS.lockoutMaxMs },
+    enrolmentTtlMs: DEFAULTS.enrolmentTtlMs,
     allowSkip: DEFAULTS.allowSkip,
-    clock,
-    issuer: DEFAULTS.issuer,
-    enrolmentTtlMs: DEFAULTS.enrolmentTtlMs
-  }
-  const audit = new Audit(new EventsStore(db), {
     alertThreshold: DEFAULTS.alertThreshold,
     alertWindowMs: DEFAULTS.alertWindowMs,
     clock,
     log
   })
-  const recovery = new RecoveryStore(db)
-  const service = new TwoFactorService({
-    options,
-    db,
-    keyring: keyring ?? keyringNotLoaded(),
-    accounts: new AccountsStore(db),
-    recovery,
-    settings: new SettingsStore(db),
-    sessions: new PgSessionStore(db, clock),
-    audit,
-    log
-  })
-  return { service, audit, adminStore: new AdminStore(db), recovery }
 }
 
 /** A logger for the few warnings the service may give: one JSON line each on stderr. */

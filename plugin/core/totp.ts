@@ -100,8 +100,16 @@ export function verifyTotp (secret: Buffer, code: string, nowMs: number, params:
 }
 
 /**
- * For the "your device clock seems to be off by about N minutes" hint (SPEC §2), after a code
- * has failed. Looks outside the accepted window, up to ±maxDriftMs, and reports the nearest
+ * Which steps the drift hint may look at. At sign-in and step-up only `past` ones: saying that a
+ * code belongs to a step still to come would tell a guesser a code that will work soon. At the
+ * enrolment confirm step the secret is the session's own, and `both` helps a user whose clock
+ * runs ahead.
+ */
+export type DriftDirection = 'past' | 'both'
+
+/**
+ * For the "your device clock seems to be off by about N minutes" hint, after a code has
+ * failed. Looks outside the accepted window, up to ±maxDriftMs, and reports the nearest
  * matching step as whole minutes, never 0 (a hint of "0 minutes" would make no sense).
  *
  * Sign convention: positive means the device clock is AHEAD of the server (the code belongs to
@@ -110,15 +118,16 @@ export function verifyTotp (secret: Buffer, code: string, nowMs: number, params:
  * Returns null when the code is in the window (a replayed code is not a clock problem) or
  * matches nothing nearby. This never makes a code acceptable; the caller still counts a failure.
  */
-export function findClockDrift (secret: Buffer, code: string, nowMs: number, params: TotpParams, maxDriftMs = 10 * 60 * 1000): number | null {
+export function findClockDrift (secret: Buffer, code: string, nowMs: number, params: TotpParams, options: { direction?: DriftDirection, maxDriftMs?: number } = {}): number | null {
   if (verifyTotp(secret, code, nowMs, params) !== null) return null
   if (code.length !== params.digits || !/^[0-9]+$/.test(code)) return null
   const current = timeStep(nowMs, params.period)
-  const maxOffset = Math.floor(maxDriftMs / (params.period * 1000))
+  const maxOffset = Math.floor((options.maxDriftMs ?? 10 * 60 * 1000) / (params.period * 1000))
   const submitted = Buffer.from(code, 'latin1')
+  const pastOnly = (options.direction ?? 'both') === 'past'
 
   for (const offset of offsetsNearestFirst(maxOffset)) {
-    if (Math.abs(offset) <= params.window) continue
+    if (Math.abs(offset) <= params.window || (pastOnly && offset > 0)) continue
     const step = current + offset
     if (step < 0) continue
     const candidate = Buffer.from(hotp(secret, step, params.algorithm, params.digits), 'latin1')

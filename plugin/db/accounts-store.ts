@@ -1,20 +1,18 @@
 // Queries on `two_factor.accounts`. Everything that must hold under concurrency (single-use
-// TOTP steps, the failure counter, confirming an enrolment) is one conditional UPDATE, so
+// TOTP steps, the failure counter, confirming an enrolment) is one conditional statement, so
 // Postgres row locking decides races, also across several app instances.
+//
+// The statements every sign-in runs are prepared once on the plugin's database: unprepared,
+// drizzle rebuilds each query and postgres.js spends a second round trip describing its
+// parameters. Changes made inside a unit of work take the transaction as their first argument.
 import { and, eq, gt, isNull, lt, lte, or, sql } from 'drizzle-orm'
-import type { TwoFactorDatabase } from './database.ts'
-import { accounts, recoveryCodes } from './schema.ts'
+import type { LockoutRule } from '../core/lockout.ts'
+import type { TotpParams } from '../core/totp.ts'
+import { rowsOf, type Executor, type TwoFactorDatabase } from './database.ts'
+import { enrolments, events, recoveryCodes, accounts } from './schema.ts'
+import type { EventRow, NewEvent } from './events-store.ts'
 
 export type AccountRow = typeof accounts.$inferSelect
-
-export interface LockoutRule {
-  /** Consecutive failures that start a lockout. */
-  threshold: number
-  /** Length of the first lockout, in ms; each further lockout doubles it. */
-  baseMs: number
-  /** The longest a lockout can be, in ms. */
-  maxMs: number
-}
 
 export interface FailureOutcome {
   /** Failures counted since the last success or lockout (0 right after a lockout starts). */
@@ -24,33 +22,51 @@ export interface FailureOutcome {
   lockStarted: boolean
 }
 
-/**
- * The reads every sign-in makes, prepared once: unprepared, drizzle rebuilds the query on each
- * call and postgres.js spends a second round trip describing its parameters (bench/README.md).
- */
-function prepareLookups (db: TwoFactorDatabase) {
-  const userId = sql.placeholder('userId')
-  return {
-    find: db.select().from(accounts).where(eq(accounts.userId, userId)).limit(1).prepare('two_factor_account_find'),
-    insert: db.insert(accounts).values({ userId }).onConflictDoNothing().returning().prepare('two_factor_account_insert')
-  }
+/** An enrolment that becomes the account's active secret. */
+export interface ConfirmedEnrolment {
+  id: string
+  secret: string
+  params: Pick<TotpParams, 'algorithm' | 'digits' | 'period'>
 }
 
-// Dates go into the prepared guards as ISO text cast in SQL: drizzle converts a Date for a
+// Dates go into prepared statements as ISO text cast in SQL: drizzle converts a Date for a
 // column it binds, not for a placeholder.
 const NOW = sql`${sql.placeholder('now')}::timestamptz`
 const NOT_LOCKED = or(isNull(accounts.lockedUntil), lte(accounts.lockedUntil, NOW))
 const CLEARED = { failedAttempts: 0, lockouts: 0, lockedUntil: null, updatedAt: NOW }
 
-/** The race-deciding UPDATEs a code's check ends in, prepared once for the same reason: each stays ONE conditional statement. */
-function prepareGuards (db: TwoFactorDatabase) {
+function prepare (db: TwoFactorDatabase) {
   const userId = sql.placeholder('userId')
-  const step = sql`${sql.placeholder('step')}`
+  const step = sql`${sql.placeholder('step')}::bigint`
+  // The single-use guard and its audit event in one statement: a code's step is taken only if it
+  // is newer than every step used before and the account is not locked, and the event exists
+  // exactly when the step was taken.
+  const used = db.$with('used').as(db.update(accounts).set({ lastUsedStep: step, ...CLEARED })
+    .where(and(eq(accounts.userId, userId), or(isNull(accounts.lastUsedStep), lt(accounts.lastUsedStep, step)), NOT_LOCKED))
+    .returning({ userId: accounts.userId }))
   return {
-    consumeStep: db.update(accounts).set({ lastUsedStep: step, ...CLEARED })
-      .where(and(eq(accounts.userId, userId), or(isNull(accounts.lastUsedStep), lt(accounts.lastUsedStep, step)), NOT_LOCKED))
-      .returning({ userId: accounts.userId }).prepare('two_factor_consume_step'),
+    find: db.select().from(accounts).where(eq(accounts.userId, userId)).limit(1).prepare('two_factor_account_find'),
+    insert: db.insert(accounts).values({ userId }).onConflictDoNothing().returning().prepare('two_factor_account_insert'),
+    useStep: db.with(used).insert(events).select(db.select(eventColumns(used.userId)).from(used)).returning().prepare('two_factor_use_step'),
     clearFailures: db.update(accounts).set(CLEARED).where(eq(accounts.userId, userId)).prepare('two_factor_clear_failures')
+  }
+}
+
+/**
+ * The columns of an event row inserted by a statement that also makes the change (INSERT …
+ * SELECT lists every column, in the table's order).
+ */
+export function eventColumns (userId: unknown) {
+  const value = (name: string, type: string) => sql`${sql.placeholder(name)}::${sql.raw(type)}`
+  return {
+    id: sql`nextval(pg_get_serial_sequence('two_factor.events', 'id'))`.as('id'),
+    at: value('now', 'timestamptz').as('at'),
+    userId: sql`${userId}`.as('user_id'),
+    actor: sql`${userId}`.as('actor'),
+    ip: value('ip', 'text').as('ip'),
+    userAgent: value('userAgent', 'text').as('user_agent'),
+    type: value('type', 'text').as('type'),
+    details: value('details', 'jsonb').as('details')
   }
 }
 
@@ -69,17 +85,16 @@ function prepareRecordFailure (db: TwoFactorDatabase, rule: LockoutRule) {
 }
 
 export class AccountsStore {
-  private readonly lookups: ReturnType<typeof prepareLookups>
-  private readonly guards: ReturnType<typeof prepareGuards>
-  private readonly failureCounters = new Map<string, ReturnType<typeof prepareRecordFailure>>()
+  private readonly prepared: ReturnType<typeof prepare>
+  private readonly recordFailureStatement: ReturnType<typeof prepareRecordFailure>
 
-  constructor (private readonly db: TwoFactorDatabase) {
-    this.lookups = prepareLookups(db)
-    this.guards = prepareGuards(db)
+  constructor (private readonly db: TwoFactorDatabase, lockout: LockoutRule) {
+    this.prepared = prepare(db)
+    this.recordFailureStatement = prepareRecordFailure(db, lockout)
   }
 
   async find (userId: string): Promise<AccountRow | undefined> {
-    const rows = await this.lookups.find.execute({ userId })
+    const rows = await this.prepared.find.execute({ userId })
     return rows[0]
   }
 
@@ -87,65 +102,39 @@ export class AccountsStore {
   async ensure (userId: string): Promise<AccountRow> {
     const existing = await this.find(userId)
     if (existing !== undefined) return existing
-    const inserted = await this.lookups.insert.execute({ userId })
+    const inserted = await this.prepared.insert.execute({ userId })
     return inserted[0] ?? (await this.find(userId))!
   }
 
-  /** Starting again replaces a pending secret; the active secret is left alone (SPEC §6). */
-  async setPendingSecret (userId: string, sealed: string, now: Date): Promise<void> {
-    await this.db.insert(accounts)
-      .values({ userId, pendingSecret: sealed, pendingCreatedAt: now })
-      .onConflictDoUpdate({
-        target: accounts.userId,
-        set: { pendingSecret: sealed, pendingCreatedAt: now, updatedAt: now }
-      })
-  }
-
   /**
-   * Makes the pending secret the active one, if it is still the secret the code was checked
-   * against and the code's step is fresh. One statement: a replayed or raced confirmation
-   * changes nothing and returns false.
+   * Takes `step` as used and records `event` with it, in one statement; null when the step was
+   * not newer than every step used before, or the account is locked (nothing is written then).
    */
-  async confirmPendingSecret (tx: TwoFactorDatabase, userId: string, sealedPending: string, step: number, now: Date): Promise<boolean> {
-    const rows = await tx.update(accounts).set({
-      secret: sealedPending,
-      enabledAt: now,
-      pendingSecret: null,
-      pendingCreatedAt: null,
-      lastUsedStep: step,
-      failedAttempts: 0,
-      updatedAt: now
-    }).where(and(
-      eq(accounts.userId, userId),
-      eq(accounts.pendingSecret, sealedPending),
-      or(isNull(accounts.lastUsedStep), lt(accounts.lastUsedStep, step))
-    )).returning({ userId: accounts.userId })
-    return rows.length === 1
-  }
-
-  /**
-   * The single-use guard of SPEC §2: accepts `step` only if it is newer than every step used
-   * before and the account is not locked; a success also clears the failure counter.
-   */
-  async consumeStep (userId: string, step: number, now: Date): Promise<boolean> {
-    const rows = await this.guards.consumeStep.execute({ userId, step, now: now.toISOString() })
-    return rows.length === 1
+  async useStep (userId: string, step: number, event: Omit<NewEvent, 'userId' | 'actor'> & { at: Date }): Promise<EventRow | null> {
+    const rows = await this.prepared.useStep.execute({
+      userId,
+      step,
+      now: event.at.toISOString(),
+      ip: event.ip ?? null,
+      userAgent: event.userAgent ?? null,
+      type: event.type,
+      details: JSON.stringify(event.details ?? {})
+    })
+    return (rows[0] as EventRow | undefined) ?? null
   }
 
   /** A success by another factor (a recovery code) clears the counter the same way. */
-  async clearFailures (userId: string, now: Date): Promise<void> {
-    await this.guards.clearFailures.execute({ userId, now: now.toISOString() })
+  async clearFailures (userId: string, now: Date, tx?: Executor): Promise<void> {
+    if (tx === undefined) await this.prepared.clearFailures.execute({ userId, now: now.toISOString() })
+    else await tx.update(accounts).set({ failedAttempts: 0, lockouts: 0, lockedUntil: null, updatedAt: now }).where(eq(accounts.userId, userId))
   }
 
   /**
    * Counts one failure. Failures while locked are not counted, so a burst of concurrent wrong
    * codes engages the lock exactly once; the lock's length doubles with each lockout.
    */
-  async recordFailure (userId: string, rule: LockoutRule, now: Date): Promise<FailureOutcome> {
-    const key = `${rule.threshold}/${rule.baseMs}/${rule.maxMs}`
-    let statement = this.failureCounters.get(key)
-    if (statement === undefined) this.failureCounters.set(key, statement = prepareRecordFailure(this.db, rule))
-    const rows = await statement.execute({ userId, now: now.toISOString() })
+  async recordFailure (userId: string, now: Date): Promise<FailureOutcome> {
+    const rows = await this.recordFailureStatement.execute({ userId, now: now.toISOString() })
     const row = rows[0]
     if (row === undefined) {
       const current = await this.find(userId)
@@ -155,41 +144,66 @@ export class AccountsStore {
     return { failedAttempts: row.failedAttempts, lockedUntil: row.lockedUntil, lockStarted }
   }
 
-  /** Clears secret, pending secret and recovery codes together (disable, admin reset). */
-  async clearEnrolment (userId: string, now: Date): Promise<boolean> {
-    return await this.db.transaction(async (tx) => {
-      const rows = await tx.update(accounts).set({
-        secret: null, enabledAt: null, pendingSecret: null, pendingCreatedAt: null,
-        // The replay guard belongs to the secret being cleared: a new secret's codes share no
-        // history with it, and keeping the old step would refuse a right code at re-enrolment.
-        lastUsedStep: null,
-        updatedAt: now
-      }).where(eq(accounts.userId, userId)).returning({ userId: accounts.userId })
-      await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId))
-      return rows.length === 1
-    })
+  /** Sets the admin default only where nobody has decided yet (new admins are required). */
+  async applyDefaultRequired (userId: string, now: Date): Promise<void> {
+    await this.db.insert(accounts).values({ userId, required: true })
+      .onConflictDoUpdate({ target: accounts.userId, set: { required: true, updatedAt: now }, setWhere: isNull(accounts.required) })
   }
 
-  async setRequired (userId: string, required: boolean | null, now: Date): Promise<void> {
-    await this.db.insert(accounts).values({ userId, required })
+  // ── Inside a unit of work ─────────────────────────────────────────────────────────────────
+
+  /** Makes `enrolment` the active secret, with the step of the code that confirmed it. */
+  async activate (tx: Executor, userId: string, enrolment: ConfirmedEnrolment, step: number, now: Date): Promise<void> {
+    const values = {
+      secret: enrolment.secret,
+      enabledAt: now,
+      enrolmentId: enrolment.id,
+      algorithm: enrolment.params.algorithm,
+      digits: enrolment.params.digits,
+      period: enrolment.params.period,
+      // The new secret's codes share no history with the old one's: its own step starts the guard.
+      lastUsedStep: step,
+      failedAttempts: 0,
+      updatedAt: now
+    }
+    await tx.insert(accounts).values({ userId, ...values }).onConflictDoUpdate({ target: accounts.userId, set: values })
+  }
+
+  /** Clears the active secret, every pending one and the recovery codes (turn off, admin reset, requirement lifted). */
+  async clearEnrolment (tx: Executor, userId: string, now: Date): Promise<boolean> {
+    const rows = await tx.update(accounts).set({
+      secret: null, enabledAt: null, enrolmentId: null, algorithm: null, digits: null, period: null,
+      // The replay guard belongs to the secret being cleared: keeping its step would refuse a
+      // right code of the next secret in the same 30 seconds.
+      lastUsedStep: null,
+      updatedAt: now
+    }).where(and(eq(accounts.userId, userId), sql`${accounts.secret} is not null`)).returning({ userId: accounts.userId })
+    await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId))
+    await tx.delete(enrolments).where(eq(enrolments.userId, userId))
+    return rows.length === 1
+  }
+
+  async setRequired (tx: Executor, userId: string, required: boolean, now: Date): Promise<void> {
+    await tx.insert(accounts).values({ userId, required })
       .onConflictDoUpdate({ target: accounts.userId, set: { required, updatedAt: now } })
   }
 
-  /** Sets the admin default only where nobody has decided yet (SPEC §8: new admins required). */
-  async applyDefaultRequired (userId: string, required: boolean, now: Date): Promise<void> {
-    await this.db.insert(accounts).values({ userId, required })
-      .onConflictDoUpdate({
-        target: accounts.userId,
-        set: { required, updatedAt: now },
-        setWhere: isNull(accounts.required)
-      })
-  }
-
-  async unlock (userId: string, now: Date): Promise<boolean> {
-    const rows = await this.db.update(accounts)
+  /** True when there was a lock to clear. */
+  async unlock (tx: Executor, userId: string, now: Date): Promise<boolean> {
+    const rows = await tx.update(accounts)
       .set({ failedAttempts: 0, lockouts: 0, lockedUntil: null, updatedAt: now })
       .where(and(eq(accounts.userId, userId), gt(accounts.lockedUntil, now)))
       .returning({ userId: accounts.userId })
     return rows.length === 1
   }
+}
+
+/** Up to `perKey` of the most recently changed sealed secrets under each key id (the startup key check). */
+export async function sampleSealedSecrets (db: TwoFactorDatabase, perKey: number): Promise<Array<{ user_id: string, secret: string, key_id: string }>> {
+  return rowsOf(await db.execute(sql`
+    select user_id, secret, key_id from (
+      select ${accounts.userId} as user_id, ${accounts.secret} as secret, split_part(${accounts.secret}, '.', 2) as key_id,
+        row_number() over (partition by split_part(${accounts.secret}, '.', 2) order by ${accounts.updatedAt} desc) as n
+      from ${accounts} where ${accounts.secret} is not null
+    ) sampled where n <= ${perKey}`))
 }

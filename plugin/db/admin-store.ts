@@ -3,7 +3,7 @@
 // admin list costs one round trip to the plugin's tables however many rows it shows (no N+1).
 import { and, desc, eq, lt, or, sql, type SQL } from 'drizzle-orm'
 import { rowsOf, type TwoFactorDatabase } from './database.ts'
-import { accounts, events, settings } from './schema.ts'
+import { accounts, enrolments, events, settings } from './schema.ts'
 
 /** What a row shows: 🔒 locked, ✓ enrolled, ⏳ awaiting setup, — not required (in that precedence). */
 export type UserStatus = 'locked' | 'enrolled' | 'awaiting' | 'not-required'
@@ -62,7 +62,7 @@ const FACT_COLUMNS = sql`
   (a.user_id is not null) as seen,
   (a.secret is not null and a.enabled_at is not null) as enrolled,
   a.enabled_at, a.required, a.locked_until,
-  (a.pending_secret is not null) as pending_enrolment,
+  exists (select 1 from ${enrolments} e where e.user_id = a.user_id) as pending_enrolment,
   a.created_at`
 
 interface FactRow {

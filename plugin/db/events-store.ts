@@ -1,21 +1,13 @@
 // Queries on `two_factor.events`, the audit log.
-import { and, count, desc, eq, gte, lt, sql, type SQL } from 'drizzle-orm'
-import type { TwoFactorDatabase } from './database.ts'
+import { and, count, eq, gte, sql } from 'drizzle-orm'
+import type { Executor, TwoFactorDatabase } from './database.ts'
 import { events } from './schema.ts'
 
 export type EventRow = typeof events.$inferSelect
 export type NewEvent = typeof events.$inferInsert
 
-export interface EventQuery {
-  userId?: string
-  type?: string
-  /** Only events strictly older than this (for paging newest-first). */
-  before?: Date
-  limit: number
-}
-
 export class EventsStore {
-  // Every sign-in and every failure writes an event: prepared once, like AccountsStore's lookups.
+  // Every sign-in and every failure writes an event: prepared once.
   private readonly insertEvent
 
   constructor (private readonly db: TwoFactorDatabase) {
@@ -26,9 +18,10 @@ export class EventsStore {
     }).returning().prepare('two_factor_event_insert')
   }
 
-  async insert (event: NewEvent): Promise<EventRow> {
+  /** An event on its own (sign-in decisions that change nothing else). */
+  async insert (event: NewEvent & { at: Date }): Promise<EventRow> {
     const rows = await this.insertEvent.execute({
-      at: event.at ?? new Date(),
+      at: event.at,
       userId: event.userId ?? null,
       actor: event.actor ?? null,
       ip: event.ip ?? null,
@@ -39,15 +32,10 @@ export class EventsStore {
     return rows[0]!
   }
 
-  async list (query: EventQuery): Promise<EventRow[]> {
-    const filters: SQL[] = []
-    if (query.userId !== undefined) filters.push(eq(events.userId, query.userId))
-    if (query.type !== undefined) filters.push(eq(events.type, query.type))
-    if (query.before !== undefined) filters.push(lt(events.at, query.before))
-    return await this.db.select().from(events)
-      .where(filters.length > 0 ? and(...filters) : undefined)
-      .orderBy(desc(events.at), desc(events.id))
-      .limit(query.limit)
+  /** An event in the transaction of the change it records. */
+  async insertIn (tx: Executor, event: NewEvent & { at: Date }): Promise<EventRow> {
+    const rows = await tx.insert(events).values(event).returning()
+    return rows[0]!
   }
 
   async countSince (userId: string, type: string, since: Date): Promise<number> {

@@ -1,4 +1,4 @@
-// Re-seals every TOTP secret (active and pending) under the key ring's current key (SPEC §3),
+// Re-seals every TOTP secret (active, and pending in the wizard) under the key ring's current key,
 // without downtime: rows are read in batches by user id, opened with whichever key sealed them,
 // sealed again, and written back with a compare-and-set on the old ciphertext. A row that an
 // app instance changed in the meantime (a new enrolment, a reset) is left as the app wrote it:
@@ -8,14 +8,14 @@
 // long as the key whose pepper made them stays in the ring; the report counts them so the
 // operator knows when an old key may go.
 import { sql } from 'drizzle-orm'
-import type { Audit } from '../audit.ts'
+import type { Audit } from '../services/audit.ts'
 import { KeyringError, type Keyring } from '../core/keyring.ts'
 import { rowsOf, type TwoFactorDatabase } from './database.ts'
-import { accounts, recoveryCodes } from './schema.ts'
+import { accounts, enrolments, recoveryCodes } from './schema.ts'
 
 export interface RotationFailure {
   userId: string
-  column: 'secret' | 'pending_secret'
+  column: 'secret' | 'pending'
   /** unknown-key: sealed under a key no longer in the ring; authentication/malformed: damaged. */
   reason: string
 }
@@ -48,16 +48,13 @@ export interface RotateOptions {
 
 interface Candidate {
   user_id: string
-  secret: string | null
-  pending_secret: string | null
+  secret: string
 }
 
 interface Reseal {
   userId: string
-  oldSecret: string | null
-  newSecret: string | null
-  oldPending: string | null
-  newPending: string | null
+  oldSecret: string
+  newSecret: string
 }
 
 /** A sealed value's key id (`v1.<keyId>.…`), in SQL. */
@@ -76,14 +73,13 @@ export async function rotateKeys (db: TwoFactorDatabase, keyring: Keyring, optio
     recoveryCodesByOldKey: {},
     batches: 0
   }
-  const stale = sql`((${accounts.secret} is not null and ${keyIdOf(accounts.secret)} <> ${current})
-    or (${accounts.pendingSecret} is not null and ${keyIdOf(accounts.pendingSecret)} <> ${current}))`
+  const stale = sql`(${accounts.secret} is not null and ${keyIdOf(accounts.secret)} <> ${current})`
 
   // Keyset paging by user id: failures are passed over instead of being read again forever.
   let after = ''
   for (;;) {
     const rows = rowsOf<Candidate>(await db.execute(sql`
-      select ${accounts.userId} as user_id, ${accounts.secret} as secret, ${accounts.pendingSecret} as pending_secret
+      select ${accounts.userId} as user_id, ${accounts.secret} as secret
       from ${accounts}
       where ${accounts.userId} > ${after} and ${stale}
       order by ${accounts.userId}
@@ -93,25 +89,21 @@ export async function rotateKeys (db: TwoFactorDatabase, keyring: Keyring, optio
 
     const reseals: Reseal[] = []
     for (const row of rows) {
-      const reseal: Reseal = { userId: row.user_id, oldSecret: null, newSecret: null, oldPending: null, newPending: null }
-      for (const [column, value] of [['secret', row.secret], ['pending_secret', row.pending_secret]] as const) {
-        if (value === null || !keyring.needsReseal(value)) continue
-        try {
-          const resealed = keyring.seal(keyring.open(value, row.user_id), row.user_id)
-          if (column === 'secret') Object.assign(reseal, { oldSecret: value, newSecret: resealed })
-          else Object.assign(reseal, { oldPending: value, newPending: resealed })
-        } catch (error) {
-          if (!(error instanceof KeyringError)) throw error
-          report.failures.push({ userId: row.user_id, column, reason: error.reason })
-        }
+      if (!keyring.needsReseal(row.secret)) continue
+      try {
+        reseals.push({ userId: row.user_id, oldSecret: row.secret, newSecret: keyring.seal(keyring.open(row.secret, row.user_id), row.user_id) })
+      } catch (error) {
+        if (!(error instanceof KeyringError)) throw error
+        report.failures.push({ userId: row.user_id, column: 'secret', reason: error.reason })
       }
-      if (reseal.newSecret !== null || reseal.newPending !== null) reseals.push(reseal)
     }
     if (reseals.length > 0) await writeBack(db, reseals, report)
     report.batches++
     options.onBatch?.(report)
     if (rows.length < batchSize) break
   }
+
+  await resealPending(db, keyring, report)
 
   const remaining = rowsOf<{ n: number | string }>(await db.execute(sql`select count(*) as n from ${accounts} where ${stale}`))
   report.remaining = Number(remaining[0]?.n ?? 0)
@@ -121,8 +113,8 @@ export async function rotateKeys (db: TwoFactorDatabase, keyring: Keyring, optio
     group by ${recoveryCodes.keyId} order by 1`))
   report.recoveryCodesByOldKey = Object.fromEntries(codes.map((c) => [c.key_id, Number(c.n)]))
 
-  await options.audit?.record(null, 'keys.rotated', {
-    actor: options.actor ?? 'cli',
+  await options.audit?.record('keys.rotated', {
+    context: { actor: options.actor ?? 'cli', ip: null, userAgent: null },
     details: {
       currentKeyId: current,
       secrets: report.secrets,
@@ -136,24 +128,39 @@ export async function rotateKeys (db: TwoFactorDatabase, keyring: Keyring, optio
 }
 
 /**
- * One statement per batch, each row a compare-and-set: a column is replaced only if it still
+ * One statement per batch, each row a compare-and-set: a secret is replaced only if it still
  * holds the ciphertext we opened. RETURNING says which replacements took.
  */
 async function writeBack (db: TwoFactorDatabase, reseals: Reseal[], report: RotationReport): Promise<void> {
-  const values = sql.join(reseals.map((r) =>
-    sql`(${r.userId}::text, ${r.oldSecret}::text, ${r.newSecret}::text, ${r.oldPending}::text, ${r.newPending}::text)`), sql`, `)
-  const done = rowsOf<{ secret_done: boolean, pending_done: boolean }>(await db.execute(sql`
-    update ${accounts} as a set
-      secret = case when v.new_secret is not null and a.secret = v.old_secret then v.new_secret else a.secret end,
-      pending_secret = case when v.new_pending is not null and a.pending_secret = v.old_pending then v.new_pending else a.pending_secret end
-    from (values ${values}) as v(user_id, old_secret, new_secret, old_pending, new_pending)
-    where a.user_id = v.user_id
-    returning (v.new_secret is not null and a.secret = v.new_secret) as secret_done,
-      (v.new_pending is not null and a.pending_secret = v.new_pending) as pending_done`))
-  const secrets = done.filter((d) => d.secret_done).length
-  const pending = done.filter((d) => d.pending_done).length
-  report.secrets += secrets
-  report.pendingSecrets += pending
-  const attempted = reseals.filter((r) => r.newSecret !== null).length + reseals.filter((r) => r.newPending !== null).length
-  report.changedMeanwhile += attempted - secrets - pending
+  const values = sql.join(reseals.map((r) => sql`(${r.userId}::text, ${r.oldSecret}::text, ${r.newSecret}::text)`), sql`, `)
+  const done = rowsOf<{ user_id: string }>(await db.execute(sql`
+    update ${accounts} as a set secret = v.new_secret
+    from (values ${values}) as v(user_id, old_secret, new_secret)
+    where a.user_id = v.user_id and a.secret = v.old_secret
+    returning a.user_id`))
+  report.secrets += done.length
+  report.changedMeanwhile += reseals.length - done.length
+}
+
+/**
+ * The wizard's pending secrets live fifteen minutes; they are re-sealed too, so none is left
+ * under a key about to leave the ring. Each is a compare-and-set like the active ones.
+ */
+async function resealPending (db: TwoFactorDatabase, keyring: Keyring, report: RotationReport): Promise<void> {
+  const rows = await db.select({ id: enrolments.id, userId: enrolments.userId, secret: enrolments.secret }).from(enrolments)
+    .where(sql`${keyIdOf(enrolments.secret)} <> ${keyring.currentKeyId}`)
+  for (const row of rows) {
+    let resealed: string
+    try {
+      resealed = keyring.seal(keyring.open(row.secret, row.userId), row.userId)
+    } catch (error) {
+      if (!(error instanceof KeyringError)) throw error
+      report.failures.push({ userId: row.userId, column: 'pending', reason: error.reason })
+      continue
+    }
+    const updated = await db.update(enrolments).set({ secret: resealed })
+      .where(sql`${enrolments.id} = ${row.id} and ${enrolments.secret} = ${row.secret}`).returning({ id: enrolments.id })
+    if (updated.length === 1) report.pendingSecrets++
+    else report.changedMeanwhile++
+  }
 }

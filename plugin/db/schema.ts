@@ -28,9 +28,12 @@ export const accounts = twoFactorSchema.table('accounts', {
   /** Sealed TOTP secret (keyring format); null while not enrolled. */
   secret: text('secret'),
   enabledAt: at('enabled_at'),
-  /** Sealed secret of an enrolment that has not been confirmed yet. */
-  pendingSecret: text('pending_secret'),
-  pendingCreatedAt: at('pending_created_at'),
+  /** The enrolment whose secret is active: a session that confirmed it can finish with it. */
+  enrolmentId: text('enrolment_id'),
+  /** The active secret's code parameters (null: the plugin's options, for secrets made before they were stored). */
+  algorithm: text('algorithm'),
+  digits: integer('digits'),
+  period: integer('period'),
   /** Admin requirement: null = never decided (the admin default applies lazily), else explicit. */
   required: boolean('required'),
   /** Highest TOTP time step ever accepted: the single-use guard (SPEC §2). */
@@ -45,6 +48,44 @@ export const accounts = twoFactorSchema.table('accounts', {
   index('accounts_enabled_idx').on(table.enabledAt),
   index('accounts_locked_idx').on(table.lockedUntil)
 ])
+
+/**
+ * Secrets shown in the wizard and not confirmed yet, one per session that opened it: the session
+ * holds the row's id, so no other session of the account sees or confirms its secret.
+ */
+export const enrolments = twoFactorSchema.table('enrolments', {
+  id: text('id').primaryKey(),
+  userId: text('user_id').notNull(),
+  /** Sealed like the active secret (bound to the user id). */
+  secret: text('secret').notNull(),
+  algorithm: text('algorithm').notNull(),
+  digits: integer('digits').notNull(),
+  period: integer('period').notNull(),
+  createdAt: at('created_at').notNull(),
+  expiresAt: at('expires_at').notNull()
+}, (table) => [
+  index('enrolments_user_idx').on(table.userId),
+  index('enrolments_expires_idx').on(table.expiresAt)
+])
+
+/** The attempts of each code prompt (a pending sign-in), counted in one statement each. */
+export const challenges = twoFactorSchema.table('challenges', {
+  id: text('id').primaryKey(),
+  userId: text('user_id').notNull(),
+  attempts: integer('attempts').notNull(),
+  expiresAt: at('expires_at').notNull()
+}, (table) => [
+  index('challenges_expires_idx').on(table.expiresAt)
+])
+
+/**
+ * "At most once per window" marks (the failed-code alert, the admin.denied event): taking a
+ * mark is one conditional upsert, so concurrent requests can't both take it.
+ */
+export const marks = twoFactorSchema.table('marks', {
+  key: text('key').primaryKey(),
+  until: at('until').notNull()
+})
 
 /** Recovery codes exist only as HMAC digests; the key id says which pepper made the digest. */
 export const recoveryCodes = twoFactorSchema.table('recovery_codes', {

@@ -1,9 +1,15 @@
-// A Postgres session store for @fastify/session, so several app instances share sessions.
+// Sessions for @fastify/session, indexed by account.
 //
-// Rows are keyed by SHA-256 of the session id: someone reading the table (or a backup) learns
-// no cookie they could replay. The signed-in user's id is kept in its own column so that
-// disabling or resetting 2FA can end that user's other sessions.
+// The index is what makes "end every other session" true: turning 2FA off, replacing the
+// authenticator, an admin reset, a lockout and a password change all end the account's other
+// sessions, signed-in and half-signed-in. A store that can't list and end an account's sessions
+// would let those changes leave old sessions signed in, silently; the plugin refuses such a
+// store at startup (see `missingIndexMethods`).
+//
+// The Postgres store keys rows by SHA-256 of the session id: someone reading the table (or a
+// backup) learns no cookie they could replay. The account's id is kept in its own column.
 import { createHash } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
 import { and, eq, lt, ne, sql } from 'drizzle-orm'
 import type { TwoFactorDatabase } from './database.ts'
 import { sessions } from './schema.ts'
@@ -11,15 +17,52 @@ import { Unavailable } from '../errors.ts'
 
 type Callback<T = void> = (error?: Error | null, value?: T) => void
 
+/** One of an account's sessions, as its owner may see it: a handle, never the session id. */
+export interface SessionSummary {
+  /** Names the session in lists and in "sign out" links; the session id can't be derived from it. */
+  handle: string
+  userId: string
+  state: string | null
+  expiresAt: Date
+}
+
+/** What the plugin needs of a session store besides @fastify/session's get / set / destroy. */
+export interface AccountSessionIndex {
+  /** Ends every session of the account except the one whose id is `exceptSessionId`; returns how many ended. */
+  endAccountSessions (userId: string, options?: { exceptSessionId?: string }): Promise<number>
+  /** The account's live sessions. */
+  listAccountSessions (userId: string): Promise<SessionSummary[]>
+}
+
+export interface SessionStoreCallbacks {
+  get (sessionId: string, callback: Callback<Record<string, unknown> | null>): void
+  set (sessionId: string, session: unknown, callback: Callback): void
+  destroy (sessionId: string, callback: Callback): void
+}
+
+export type TwoFactorSessionStore = SessionStoreCallbacks & AccountSessionIndex
+
+export const SESSION_INDEX_METHODS = ['endAccountSessions', 'listAccountSessions'] as const
+
+/** The methods a store lacks to be the plugin's session store (empty when it has them all). */
+export function missingIndexMethods (store: unknown): string[] {
+  const candidate = store as Record<string, unknown> | null
+  return [...['get', 'set', 'destroy'], ...SESSION_INDEX_METHODS].filter((name) => typeof candidate?.[name] !== 'function')
+}
+
 /** Default lifetime of a stored session when its cookie has no expiry: 24 hours. */
 const DEFAULT_TTL_MS = 24 * 60 * 60 * 1000
 
 export const hashSessionId = (sessionId: string): string =>
   createHash('sha256').update(sessionId).digest('hex')
 
+/** A list handle for a session: derived from the stored hash, so it opens nothing. */
+export const sessionHandle = (sidHash: string): string =>
+  createHash('sha256').update(`handle:${sidHash}`).digest('base64url').slice(0, 22)
+
 interface StorableSession {
   cookie?: { expires?: Date | string | null }
-  twoFactor?: { userId?: string }
+  twoFactor?: { userId?: string, state?: string }
   /** @fastify/session's: whether the data changed since the session was made or loaded. */
   isModified?: () => boolean
   [key: string]: unknown
@@ -40,11 +83,29 @@ function untouchedAndEmpty (session: StorableSession): boolean {
   return true
 }
 
+/** The session as JSON that jsonb accepts: a lone surrogate (which it refuses) becomes U+FFFD. */
+export function storableJson (session: unknown): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(session, (_key, value: unknown) => typeof value === 'string' ? value.toWellFormed() : value)) as Record<string, unknown>
+}
+
+/**
+ * Calls @fastify/session back outside the store's promise: whatever the rest of the response
+ * then throws must not become an unhandled rejection (which ends the process) in our chain.
+ */
+export function settle<T> (promise: Promise<T>, callback: Callback<T>, log: FastifyBaseLogger | undefined): void {
+  promise.then((value) => ({ error: null, value }), (error: unknown) => ({ error: unavailable(error), value: undefined }))
+    .then(({ error, value }) => {
+      try {
+        callback(error, value as T)
+      } catch (thrown) {
+        log?.error({ errorName: (thrown as Error)?.name, errorCode: (thrown as { code?: unknown })?.code }, 'two-factor: answering after a session store call failed')
+      }
+    })
+}
+
 /**
  * The three statements @fastify/session runs, prepared once. The read runs on every request
- * that carries a session cookie; unprepared, each one cost drizzle a rebuild of the query and
- * postgres.js a second round trip (it describes an unnamed statement's parameters before
- * binding them). Measured in bench/: see README "Performance".
+ * that carries a session cookie.
  */
 function prepareStatements (db: TwoFactorDatabase) {
   const bySid = eq(sessions.sidHash, sql.placeholder('sidHash'))
@@ -64,12 +125,13 @@ function prepareStatements (db: TwoFactorDatabase) {
   }
 }
 
-export class PgSessionStore {
+export class PgSessionStore implements TwoFactorSessionStore {
   private readonly statements: ReturnType<typeof prepareStatements>
 
   constructor (
     private readonly db: TwoFactorDatabase,
-    private readonly clock: () => number = Date.now
+    private readonly clock: () => number = Date.now,
+    private readonly log?: FastifyBaseLogger
   ) {
     this.statements = prepareStatements(db)
   }
@@ -79,35 +141,43 @@ export class PgSessionStore {
       callback()
       return
     }
-    const data = JSON.parse(JSON.stringify(session)) as Record<string, unknown>
     const expires = session.cookie?.expires
     const expiresAt = expires ? new Date(expires) : new Date(this.clock() + DEFAULT_TTL_MS)
     const userId = session.twoFactor?.userId ?? null
-    const sidHash = hashSessionId(sessionId)
-    this.statements.set.execute({ sidHash, userId, data, expiresAt })
-      .then(() => callback(), (error: unknown) => callback(unavailable(error)))
+    settle(this.statements.set.execute({ sidHash: hashSessionId(sessionId), userId, data: storableJson(session), expiresAt }).then(() => undefined), callback, this.log)
   }
 
   get (sessionId: string, callback: Callback<Record<string, unknown> | null>): void {
-    this.statements.get.execute({ sidHash: hashSessionId(sessionId) })
+    const read = this.statements.get.execute({ sidHash: hashSessionId(sessionId) })
       .then((rows) => {
         const row = rows[0]
-        callback(null, row !== undefined && row.expiresAt.getTime() > this.clock() ? row.data : null)
-      }, (error: unknown) => callback(unavailable(error)))
+        return row !== undefined && row.expiresAt.getTime() > this.clock() ? row.data : null
+      })
+    settle(read, callback, this.log)
   }
 
   destroy (sessionId: string, callback: Callback): void {
-    this.statements.destroy.execute({ sidHash: hashSessionId(sessionId) })
-      .then(() => callback(), (error: unknown) => callback(unavailable(error)))
+    settle(this.statements.destroy.execute({ sidHash: hashSessionId(sessionId) }).then(() => undefined), callback, this.log)
   }
 
-  /** Ends every session of a user except (optionally) the one making the change. */
-  async destroyUserSessions (userId: string, exceptSessionId?: string): Promise<number> {
-    const condition = exceptSessionId === undefined
+  async endAccountSessions (userId: string, options: { exceptSessionId?: string } = {}): Promise<number> {
+    const condition = options.exceptSessionId === undefined
       ? eq(sessions.userId, userId)
-      : and(eq(sessions.userId, userId), ne(sessions.sidHash, hashSessionId(exceptSessionId)))
+      : and(eq(sessions.userId, userId), ne(sessions.sidHash, hashSessionId(options.exceptSessionId)))
     const rows = await this.db.delete(sessions).where(condition).returning({ sidHash: sessions.sidHash })
     return rows.length
+  }
+
+  async listAccountSessions (userId: string): Promise<SessionSummary[]> {
+    const rows = await this.db.select({ sidHash: sessions.sidHash, data: sessions.data, expiresAt: sessions.expiresAt })
+      .from(sessions).where(eq(sessions.userId, userId))
+    const now = this.clock()
+    return rows.filter((row) => row.expiresAt.getTime() > now).map((row) => ({
+      handle: sessionHandle(row.sidHash),
+      userId,
+      state: stateOf(row.data),
+      expiresAt: row.expiresAt
+    }))
   }
 
   async pruneExpired (): Promise<number> {
@@ -117,12 +187,17 @@ export class PgSessionStore {
   }
 }
 
+function stateOf (data: Record<string, unknown>): string | null {
+  const state = (data.twoFactor as { state?: unknown } | undefined)?.state
+  return typeof state === 'string' ? state : null
+}
+
 // The driver's error may quote the statement and its parameters, so it is not passed on (log
 // serializers print `cause` too): callers see a 503 (fail closed) carrying only the driver's
 // error code (a SQLSTATE or ECONNREFUSED), which is enough to diagnose an outage.
 export function unavailable (error: unknown): Error {
   const wrapped = new Unavailable() as Error & { dbCode?: string }
-  const code = (error as { code?: unknown, cause?: { code?: unknown } }).cause?.code ?? (error as { code?: unknown }).code
+  const code = (error as { code?: unknown, cause?: { code?: unknown } })?.cause?.code ?? (error as { code?: unknown })?.code
   if (typeof code === 'string') wrapped.dbCode = code
   return wrapped
 }

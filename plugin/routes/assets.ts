@@ -3,11 +3,9 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { fileURLToPath } from 'node:url'
-import type { FastifyInstance } from 'fastify'
-import type { RouteContext } from './context.ts'
-
-const ASSETS_DIR = new URL('../../assets/', import.meta.url)
+import { join } from 'node:path'
+import type { FastifyInstance, RouteShorthandOptions } from 'fastify'
+import { PLUGIN_ASSETS_DIR } from '../views/templates-dir.ts'
 
 interface Asset {
   body: Buffer
@@ -25,8 +23,8 @@ export function loadAssets (): Record<'htmx' | 'script' | 'styles', Asset> {
   const require = createRequire(import.meta.url)
   return {
     htmx: load(require.resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'),
-    script: load(fileURLToPath(new URL('two-factor.js', ASSETS_DIR)), 'text/javascript; charset=utf-8'),
-    styles: load(fileURLToPath(new URL('two-factor.css', ASSETS_DIR)), 'text/css; charset=utf-8')
+    script: load(join(PLUGIN_ASSETS_DIR, 'two-factor.js'), 'text/javascript; charset=utf-8'),
+    styles: load(join(PLUGIN_ASSETS_DIR, 'two-factor.css'), 'text/css; charset=utf-8')
   }
 }
 
@@ -42,10 +40,10 @@ export function assetPaths (prefix: string, assets: Assets): { htmx: string, scr
   }
 }
 
-export async function assetRoutes (app: FastifyInstance, ctx: RouteContext & { assets: Assets }): Promise<void> {
+export async function assetRoutes (app: FastifyInstance, options: { assets: Assets, open: RouteShorthandOptions }): Promise<void> {
   for (const [key, file] of Object.entries(ASSET_FILES) as Array<[keyof Assets, string]>) {
-    const asset = ctx.assets[key]
-    app.get(`/assets/${file}`, ctx.open, async (_request, reply) => {
+    const asset = options.assets[key]
+    app.get(`/assets/${file}`, options.open, async (_request, reply) => {
       return reply
         .type(asset.type)
         .header('Cache-Control', 'public, max-age=31536000, immutable')

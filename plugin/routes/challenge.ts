@@ -1,133 +1,173 @@
-// The code prompt after the password (SPEC §5) and the step-up prompt (SPEC §11).
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { completeSignIn } from '../request-context.ts'
-import type { ChallengeOutcome } from '../service.ts'
-import { bodyOf, stateOf, type RouteContext } from './context.ts'
+// The code prompt after the password: a code from the authenticator app or a recovery code.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import { attemptsLeft, minutesUntil, retryAfterSeconds, showAttemptsLeft } from '../core/lockout.ts'
+import type { SignInState } from '../core/sign-in.ts'
+import { fail, type TwoFactorError } from '../errors.ts'
+import type { VerifyOutcome } from '../services/challenge.ts'
+import { readState } from '../sign-in-session.ts'
+import type { Translate } from '../views/messages.ts'
 import { LOW_RECOVERY_CODES } from './settings.ts'
+import { auditContextOf, step, type Typed, type RouteContext } from './context.ts'
+import { answers, body, codeField, csrfToken, next, orMovedOn, recoveryCodeField, redirectAnswer, signInState } from './schemas.ts'
 
 type Method = 'totp' | 'recovery'
 
-interface ChallengeView {
-  method: Method
-  error?: string
-  attemptsLeft?: number | null
-  stepUp?: boolean
-  restart?: boolean
+const methodQuery = Type.Object({ method: Type.Optional(Type.String({ maxLength: 20, description: '`recovery` shows the recovery-code form.' })) })
+
+/** What the failure message says, in words: the reason, then any clock hint. */
+export function failureText (t: Translate, outcome: Extract<VerifyOutcome, { ok: false, reason: 'invalid_code' | 'invalid_input' | 'replayed' | 'wrong_password' }>, method: Method, digits: number): string {
+  if (method === 'recovery') return t('challenge.invalid_recovery_code')
+  let text = t(outcome.reason === 'invalid_input' ? 'challenge.invalid_input' : outcome.reason === 'replayed' ? 'challenge.replayed' : 'challenge.invalid_code', { digits })
+  if (outcome.driftMinutes !== null) text += ' ' + driftText(t, outcome.driftMinutes)
+  return text
 }
 
-export function minutesUntil (until: Date, now: number): number {
-  return Math.max(1, Math.ceil((until.getTime() - now) / 60_000))
+export function driftText (t: Translate, driftMinutes: number): string {
+  const minutes = Math.abs(driftMinutes)
+  return t(minutes === 1 ? 'code.drift_one' : 'code.drift_other', { minutes })
 }
 
-export async function challengeRoutes (app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  const { options, service, renderer } = ctx
+/** The answer to a locked account: the same for a right code and a wrong one (nothing here depends on the code). */
+export function lockedError (t: Translate, lockedUntil: Date, now: number, view: TwoFactorError['options']['view'], extra: Record<string, unknown> = {}): TwoFactorError {
+  const retryAfter = retryAfterSeconds(lockedUntil, now)
+  return fail('locked', {
+    text: t('challenge.locked', { minutes: minutesUntil(lockedUntil, now) }),
+    headers: { 'Retry-After': String(retryAfter) },
+    json: { retryAfter, ...extra },
+    view
+  })
+}
+
+export async function challengeRoutes (app: Typed, ctx: RouteContext): Promise<void> {
+  const { options, core, renderer } = ctx
   const { prefix, loginPath } = options
+  const action = `${prefix}/challenge`
 
-  function render (request: FastifyRequest, reply: FastifyReply, view: ChallengeView, status = 200, extraJson: Record<string, unknown> = {}) {
-    const json = status < 400
-      ? { state: stateOf(request, options)?.state ?? 'anonymous', methods: ['totp', 'recovery'] }
-      : extraJson
-    return renderer.send(request, reply, {
-      page: 'pages/challenge',
-      partial: 'partials/challenge',
-      title: 'Two-factor authentication',
-      status,
-      json,
-      data: { challenge: { ...view, digits: options.digits, action: `${prefix}/challenge`, loginPath } }
-    })
-  }
-
-  /** Where a user without a usable pending state goes: the password page. */
-  function startAgain (request: FastifyRequest, reply: FastifyReply, reason: string) {
-    return renderer.message(request, reply, {
-      title: 'Sign in again', status: 401, error: 'second_factor_required', message: reason, next: loginPath, link: { href: loginPath, text: 'Sign in' }
-    })
-  }
-
-  app.get('/challenge', ctx.open, async (request, reply) => {
-    const state = stateOf(request, options)
-    const method: Method = (request.query as { method?: unknown })?.method === 'recovery' ? 'recovery' : 'totp'
-    if (state?.state === 'pending') {
-      const attemptsLeft = options.pendingAttempts - (state.attempts ?? 0)
-      return render(request, reply, { method, attemptsLeft: attemptsLeft < options.pendingAttempts ? attemptsLeft : null })
+  function promptData (state: Extract<SignInState, { state: 'pending' }>, method: Method, digits: number, extra: { error?: string, left: number | null, restart?: boolean }) {
+    return {
+      challenge: {
+        method,
+        error: extra.error,
+        attemptsLeft: extra.left,
+        showAttemptsLeft: extra.left !== null && showAttemptsLeft(options.pendingAttempts, extra.left),
+        digits,
+        action,
+        totpUrl: action,
+        recoveryUrl: `${action}?method=recovery`,
+        restart: extra.restart === true,
+        loginPath,
+        userId: state.userId
+      }
     }
-    if (state?.state === 'signed-in' && state.stepUpReturnTo !== undefined) {
-      // A step-up needs a second factor to step up with.
-      if (!(await service.status(state.userId)).enabled) {
-        const message = 'This page asks for a code from your authenticator app. Turn on two-factor authentication first.'
-        return renderer.message(request, reply, {
-          title: 'Two-factor authentication needed', status: 403, error: 'second_factor_required', message, next: `${prefix}/setup`, link: { href: `${prefix}/setup`, text: 'Turn it on' }
+  }
+
+  function expired (): TwoFactorError {
+    return fail('second_factor_required', { message: 'challenge.expired', next: loginPath, link: { href: loginPath, text: 'link.sign_in' } })
+  }
+
+  app.get(
+    '/challenge',
+    {
+      ...ctx.signInStep,
+      schema: {
+        summary: 'The code prompt of a sign-in that waits for a second factor',
+        querystring: methodQuery,
+        response: answers({
+          200: { description: 'The prompt (or, for a session past it, where to go)', schema: orMovedOn(Type.Object({ state: signInState, methods: Type.Array(Type.String()), digits: Type.Integer(), attemptsLeft: Type.Integer(), csrfToken })) },
+          303: redirectAnswer
         })
       }
-      return render(request, reply, { method, stepUp: true })
-    }
-    if (state?.state === 'pending-setup') return renderer.redirect(request, reply, `${prefix}/setup`, { state: state.state })
-    if (state?.state === 'signed-in') return renderer.redirect(request, reply, options.signedInRedirect, { state: state.state })
-    return startAgain(request, reply, 'Your sign-in has expired. Please enter your password again.')
-  })
-
-  app.post('/challenge', ctx.post, async (request, reply) => {
-    const state = stateOf(request, options)
-    const stepUp = state?.state === 'signed-in' && state.stepUpReturnTo !== undefined
-    if (state === null || (state.state !== 'pending' && !stepUp)) {
-      return startAgain(request, reply, 'Your sign-in has expired. Please enter your password again.')
-    }
-
-    const body = bodyOf(request)
-    const method: Method = body.recoveryCode !== undefined && body.code === undefined ? 'recovery' : 'totp'
-    let attemptsLeft: number | null = null
-    if (!stepUp) {
-      // The pending state allows a few attempts; then the user starts again at the password.
-      state.attempts = (state.attempts ?? 0) + 1
-      attemptsLeft = options.pendingAttempts - state.attempts
-      request.session.twoFactor = state
-    }
-
-    const outcome = await service.verifyChallenge(state.userId, { code: body.code, recoveryCode: body.recoveryCode }, request)
-    if (outcome.ok) return await succeed(request, reply, state.userId, outcome, stepUp ? state.stepUpReturnTo : state.returnTo)
-
-    const exhausted = attemptsLeft !== null && attemptsLeft <= 0
-    if (exhausted) request.session.twoFactor = undefined
-    return fail(request, reply, outcome, method, { attemptsLeft, exhausted, stepUp })
-  })
-
-  async function succeed (request: FastifyRequest, reply: FastifyReply, userId: string, outcome: Extract<ChallengeOutcome, { ok: true }>, returnTo: string | undefined) {
-    const now = options.clock()
-    await completeSignIn(request, service, userId, { verified: true, now })
-    const redirect = returnTo ?? options.signedInRedirect
-    // After a recovery code, show how many are left before moving on (SPEC §4 low-codes warning).
-    if (outcome.method === 'recovery') {
-      return renderer.send(request, reply, {
-        page: 'pages/recovery-used',
-        partial: 'partials/recovery-used',
-        title: 'Signed in with a recovery code',
-        json: { state: 'signed-in', redirect, recoveryCodesLeft: outcome.recoveryCodesLeft },
-        data: { remaining: outcome.recoveryCodesLeft, lowAt: LOW_RECOVERY_CODES, redirect, settingsPath: `${prefix}/settings` }
+    },
+    async (request, reply) => {
+      const state = readState(request, options.clock())
+      if (state?.state === 'pending-setup') return renderer.redirect(request, reply, `${prefix}/setup`, { state: state.state })
+      if (state?.state === 'signed-in') return renderer.redirect(request, reply, options.signedInRedirect, { state: state.state })
+      if (state?.state !== 'pending') throw expired()
+      const method: Method = request.query.method === 'recovery' ? 'recovery' : 'totp'
+      const [used, digits] = await Promise.all([core.services.challenge.attemptsUsed(state.challengeId), core.services.challenge.digitsFor(state.userId)])
+      const left = attemptsLeft(options.pendingAttempts, used)
+      if (left === 0) throw expired()
+      return await renderer.send(request, reply, {
+        page: 'pages/challenge',
+        partial: 'partials/challenge',
+        title: 'title.challenge',
+        json: { state: state.state, methods: ['totp', 'recovery'], digits, attemptsLeft: left },
+        data: promptData(state, method, digits, { left })
       })
     }
-    return renderer.redirect(request, reply, redirect, { state: 'signed-in' })
-  }
+  )
 
-  function fail (request: FastifyRequest, reply: FastifyReply, outcome: Extract<ChallengeOutcome, { ok: false }>, method: Method, extra: { attemptsLeft: number | null, exhausted: boolean, stepUp: boolean }) {
-    const now = options.clock()
-    if (outcome.reason === 'locked') {
-      // Same answer for a right and a wrong code: nothing here depends on the code.
-      const retryAfter = Math.max(1, Math.ceil((outcome.lockedUntil.getTime() - now) / 1000))
-      const message = `Too many failed attempts. Try again in ${minutesUntil(outcome.lockedUntil, now)} minutes.`
-      reply.header('Retry-After', String(retryAfter))
-      return render(request, reply, { method, error: message, restart: extra.exhausted, stepUp: extra.stepUp }, 423,
-        { error: 'locked', message, retryAfter, ...(extra.exhausted ? { next: loginPath } : {}) })
+  app.post(
+    '/challenge',
+    {
+      ...ctx.signInPost,
+      schema: {
+        summary: 'Answer the code prompt: a code, or a recovery code',
+        body: body({ code: Type.Optional(codeField), recoveryCode: Type.Optional(recoveryCodeField) }),
+        response: answers({
+          200: {
+            description: 'Signed in (JSON); after a recovery code, the page saying how many are left',
+            schema: Type.Object({ state: Type.Literal('signed-in'), next, recoveryCodesLeft: Type.Optional(Type.Integer()), csrfToken })
+          },
+          303: redirectAnswer
+        })
+      }
+    },
+    async (request, reply) => {
+      const state = readState(request, options.clock())
+      if (state?.state !== 'pending') throw expired()
+      const { code, recoveryCode } = request.body
+      const method: Method = recoveryCode !== undefined && code === undefined ? 'recovery' : 'totp'
+      const t = ctx.t(request)
+      const context = auditContextOf(request)
+
+      // Counted before the code is looked at, in the database: concurrent tries each count.
+      const used = await core.services.challenge.countAttempt(state.challengeId, state.userId, state.expiresAt)
+      const left = attemptsLeft(options.pendingAttempts, used)
+      if (used > options.pendingAttempts) {
+        await step(ctx, request, state.userId, { type: 'attempt-failed', exhausted: true })
+        throw fail('second_factor_required', { message: 'challenge.exhausted', next: loginPath, link: { href: loginPath, text: 'link.sign_in' } })
+      }
+
+      const outcome = await core.services.challenge.verify(state.userId, { code, recoveryCode }, context, 'sign-in')
+      if (outcome.ok) {
+        const { transition } = await step(ctx, request, state.userId, { type: 'factor-verified', now: options.clock() })
+        if (!transition.ok) throw expired()
+        return await signedIn(request, reply, outcome, state.returnTo ?? options.signedInRedirect)
+      }
+
+      const exhausted = left === 0
+      if (exhausted) await step(ctx, request, state.userId, { type: 'attempt-failed', exhausted: true })
+      const digits = await core.services.challenge.digitsFor(state.userId)
+      const restartJson = exhausted ? { next: loginPath } : {}
+      const page = (shownLeft: number | null) => ({
+        page: 'pages/challenge', partial: 'partials/challenge', title: 'title.challenge',
+        data: (error: string) => promptData(state, method, digits, { error, left: shownLeft, restart: exhausted })
+      })
+      // While locked, the answer says nothing that depends on the code, the count included.
+      if (outcome.reason === 'locked') throw lockedError(t, outcome.lockedUntil, options.clock(), page(null), restartJson)
+      let text = failureText(t, outcome, method, digits)
+      if (exhausted) text += ' ' + t('challenge.exhausted')
+      throw fail(outcome.reason === 'invalid_input' && method === 'totp' ? 'invalid_input' : 'invalid_code', {
+        text,
+        json: { attemptsLeft: left, ...restartJson },
+        view: page(exhausted ? 0 : left)
+      })
     }
-    let message = outcome.reason === 'invalid_input'
-      ? (method === 'recovery' ? 'That recovery code is not valid.' : `Enter the ${options.digits}-digit code from your authenticator app.`)
-      : (method === 'recovery' ? 'That recovery code is not valid.' : 'That code is not valid. Check your authenticator app and try again.')
-    if (outcome.driftMinutes !== null) {
-      const minutes = Math.abs(outcome.driftMinutes)
-      message += ` Your device clock seems to be off by about ${minutes} minute${minutes === 1 ? '' : 's'}.`
+  )
+
+  async function signedIn (request: FastifyRequest, reply: FastifyReply, outcome: Extract<VerifyOutcome, { ok: true }>, returnTo: string) {
+    // After a recovery code, show how many are left before moving on (a nudge when few are).
+    if (outcome.method === 'recovery') {
+      return await renderer.send(request, reply, {
+        page: 'pages/recovery-used',
+        partial: 'partials/recovery-used',
+        title: 'title.recovery_used',
+        json: { state: 'signed-in', next: returnTo, recoveryCodesLeft: outcome.recoveryCodesLeft },
+        data: { remaining: outcome.recoveryCodesLeft, lowAt: LOW_RECOVERY_CODES, redirect: returnTo, settingsPath: `${prefix}/settings` }
+      })
     }
-    if (extra.exhausted) message += ' Too many attempts: please enter your password again.'
-    const error = outcome.reason === 'invalid_input' && method === 'totp' ? 'invalid_input' : 'invalid_code'
-    return render(request, reply, { method, error: message, attemptsLeft: extra.exhausted ? 0 : extra.attemptsLeft, restart: extra.exhausted, stepUp: extra.stepUp }, 422,
-      { error, message, ...(extra.attemptsLeft !== null ? { attemptsLeft: Math.max(0, extra.attemptsLeft) } : {}), ...(extra.exhausted ? { next: loginPath } : {}) })
+    return renderer.redirect(request, reply, returnTo, { state: 'signed-in' })
   }
 }

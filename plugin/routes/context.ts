@@ -1,74 +1,120 @@
-// What every route module is given, and the few helpers they share.
-import type { FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteShorthandOptions } from 'fastify'
-import { CsrfInvalid, InvalidInput } from '../errors.ts'
+// What every route module is given, and the few steps they share: turning a request into the
+// plain context services take, and moving the session's sign-in state through the machine.
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteShorthandOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { transition, type Lifetimes, type SignInEvent, type SignInState, type Transition } from '../core/sign-in.ts'
+import { findUnsafeText } from '../core/text.ts'
+import { fail } from '../errors.ts'
 import type { ResolvedOptions } from '../options.ts'
-import type { Renderer } from '../render.ts'
-import { readState, type TwoFactorSessionData } from '../session-state.ts'
-import type { TwoFactorService } from '../service.ts'
+import type { Core } from '../services/core.ts'
+import type { AuditContext } from '../services/context.ts'
+import type { AccountReading } from '../services/sign-in.ts'
+import { readState, storeState } from '../sign-in-session.ts'
+import type { Renderer } from '../views/renderer.ts'
+import type { Translate } from '../views/messages.ts'
 
 export interface RouteContext {
   options: ResolvedOptions
-  service: TwoFactorService
+  core: Core
   renderer: Renderer
-  /** Route options for state-changing routes: CSRF check and the per-IP rate limit. */
+  /** The messages for this request's language. */
+  t: (request: FastifyRequest) => Translate
+  /** Route options for state-changing routes: CSRF, the per-IP rate limit. */
   post: RouteShorthandOptions
-  /** Route options for the allow-listed routes (challenge, setup, assets, logout). */
-  open: RouteShorthandOptions
+  /** The sign-in steps: reachable by a half-signed-in session (the gate lets them through). */
+  signInStep: RouteShorthandOptions
+  /** A POST among the sign-in steps. */
+  signInPost: RouteShorthandOptions
+  /** The `freshWithin` (ms) of the GET route at exactly this path, if it has one. */
+  freshWithinOf: (path: string) => number | undefined
 }
 
-/** The parsed body as a record; anything else (a string, an array, null) reads as empty. */
-export function bodyOf (request: FastifyRequest): Record<string, unknown> {
-  const body = request.body
-  return body !== null && typeof body === 'object' && !Array.isArray(body) ? body as Record<string, unknown> : {}
+/** The route scope with TypeBox types for bodies, queries and params. */
+export type Typed = ReturnType<typeof typed>
+export function typed (app: FastifyInstance) {
+  return app.withTypeProvider<TypeBoxTypeProvider>()
 }
 
-/** A single string field; arrays and objects are not strings (they become `undefined`). */
-export function stringField (body: Record<string, unknown>, name: string): string | undefined {
-  const value = body[name]
-  return typeof value === 'string' ? value : undefined
+/** What services are told about the request: where it came from, never the request itself. */
+export function auditContextOf (request: FastifyRequest, actor?: string): AuditContext & { sessionId: string } {
+  const userAgent = request.headers['user-agent']
+  return {
+    ip: request.ip ?? null,
+    userAgent: typeof userAgent === 'string' ? userAgent : null,
+    ...(actor !== undefined ? { actor } : {}),
+    sessionId: request.session.sessionId
+  }
+}
+
+/** A fresh id for a code prompt's attempts counter. */
+export function newChallengeId (): string {
+  return randomBytes(16).toString('base64url')
+}
+
+export function lifetimesOf (options: ResolvedOptions): Lifetimes {
+  return { pendingMs: options.pendingTtlMs, setupMs: options.enrolmentTtlMs }
+}
+
+export interface Step {
+  before: SignInState | null
+  transition: Transition
+  reading: AccountReading
+}
+
+/**
+ * One move of the sign-in state machine for this request: read the account now, ask the machine,
+ * store what it says. When the move signs the session in, the host's `onSignedIn` runs (it
+ * clears the host's own password lockout); if that fails, the answer is an error and the
+ * session must not stay signed in by it, so the state is dropped before the error goes on.
+ */
+export async function step (ctx: RouteContext, request: FastifyRequest, userId: string, event: SignInEvent, reading?: AccountReading): Promise<Step> {
+  const before = readState(request, ctx.options.clock())
+  reading ??= await ctx.core.services.signIn.read(userId)
+  const result = transition(before, event, reading.now)
+  await storeState(request, before, result, event.type === 'password')
+  const signedInNow = result.next?.state === 'signed-in' && before?.state !== 'signed-in'
+  if (signedInNow) {
+    try {
+      await ctx.options.accounts.onSignedIn?.(userId, request)
+    } catch (error) {
+      request.session.twoFactor = undefined
+      throw error
+    }
+  }
+  return { before, transition: result, reading }
+}
+
+/**
+ * Refuses text that can't be stored or shown (NUL, other C0 controls, DEL, lone surrogates)
+ * anywhere in the path parameters, the query or the body, before anything reads it.
+ */
+export const refuseUnsafeText: preHandlerHookHandler = function refuseUnsafeText (request, _reply, done) {
+  if (findUnsafeText(request.params) !== null || findUnsafeText(request.query) !== null || findUnsafeText(request.body) !== null) {
+    done(fail('invalid_input', { message: 'error.unsafe_text' }))
+    return
+  }
+  done()
+}
+
+/** A form or JSON post without a body is an empty one (a route's schema then says what is missing). */
+export const emptyBodyIsEmptyObject: preHandlerHookHandler = function emptyBodyIsEmptyObject (request, _reply, done) {
+  if (request.body === undefined) request.body = {}
+  done()
 }
 
 /**
  * Refuses cross-site requests before the token check: browsers say where a request came from
  * in `Sec-Fetch-Site`, which a forged form can't change.
  */
-export function crossSiteGuard (): onRequestHookHandler {
-  return function refuseCrossSite (request, _reply, done) {
-    if (request.headers['sec-fetch-site'] === 'cross-site') {
-      done(new CsrfInvalid())
-      return
-    }
-    done()
-  }
-}
-
-/**
- * Refuses text holding U+0000 anywhere in the path parameters, the query or the body. Postgres
- * text can't store it (PGlite can), so one that reached a query would be a database error, a
- * 503 on one database and not on the other; no field of the plugin's has a use for it.
- */
-export const refuseNulCharacters: preHandlerHookHandler = function refuseNulCharacters (request, _reply, done) {
-  if (holdsNul(request.params) || holdsNul(request.query) || holdsNul(request.body)) {
-    done(new InvalidInput('Text can’t contain NUL characters.'))
+export const refuseCrossSite: onRequestHookHandler = function refuseCrossSite (request, _reply, done) {
+  if (request.headers['sec-fetch-site'] === 'cross-site') {
+    done(fail('csrf'))
     return
   }
   done()
 }
 
-function holdsNul (value: unknown, depth = 0): boolean {
-  if (typeof value === 'string') return value.includes('\u0000')
-  if (value === null || typeof value !== 'object' || depth > 8) return false
-  for (const [key, item] of Object.entries(value)) {
-    if (key.includes('\u0000') || holdsNul(item, depth + 1)) return true
-  }
-  return false
-}
-
-export function csrfGuard (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
+export const csrfCheck: preHandlerHookHandler = function csrfCheck (request, reply, done) {
   request.server.csrfProtection(request, reply, done)
-}
-export const csrfPreHandler = csrfGuard as preHandlerHookHandler
-
-export function stateOf (request: FastifyRequest, options: ResolvedOptions): TwoFactorSessionData | null {
-  return readState(request, options.clock())
 }

@@ -1,11 +1,18 @@
-// Self-service settings (SPEC §7): status, turn off, new recovery codes. Both changes ask for
-// the account password, so a session left open on a shared computer can't quietly weaken 2FA.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { TwoFactorStatus } from '../service.ts'
-import { bodyOf, stateOf, type RouteContext } from './context.ts'
+// Self-service settings: status, turn off, new recovery codes, and the way to a new phone. Both
+// changes ask for the account password (or, without passwords, a current code).
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import { fail } from '../errors.ts'
+import type { SettingsRefusal } from '../services/settings.ts'
+import type { TwoFactorStatus } from '../services/status.ts'
+import { readState } from '../sign-in-session.ts'
+import type { Translate } from '../views/messages.ts'
+import { lockedError } from './challenge.ts'
+import { auditContextOf, type RouteContext, type Typed } from './context.ts'
 import { recoveryPanel, type RecoveryPanel } from './recovery-panel.ts'
+import { answers, body, csrfToken, currentCodeField, passwordField } from './schemas.ts'
 
-/** At this many codes left or fewer, the settings page invites regeneration (SPEC §4). */
+/** At this many codes left or fewer, the settings page invites regeneration. */
 export const LOW_RECOVERY_CODES = 3
 
 /** "required: admin account; required: role staff" → "admin account; role staff", for "Required: Yes (…)". */
@@ -13,22 +20,29 @@ export function requiredBecause (status: TwoFactorStatus): string {
   return status.requiredBy.split('; ').map((rule) => rule.replace(/^required:?\s*/, '')).join('; ')
 }
 
-export async function settingsRoutes (app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  const { options, service, renderer } = ctx
+const statusJson = Type.Object({
+  enabled: Type.Boolean(),
+  enabledAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  recoveryCodesLeft: Type.Integer(),
+  required: Type.Boolean(),
+  requiredBy: Type.Union([Type.String(), Type.Null()]),
+  csrfToken
+})
+
+type Form = 'disable' | 'regenerate'
+
+export async function settingsRoutes (app: Typed, ctx: RouteContext): Promise<void> {
+  const { options, core, renderer } = ctx
   const { prefix, loginPath } = options
+  const proofFields = { password: Type.Optional(passwordField), currentCode: Type.Optional(currentCodeField) }
 
-  function signedInUser (request: FastifyRequest): string | null {
-    const state = stateOf(request, options)
-    return state?.state === 'signed-in' ? state.userId : null
+  function signedInUser (request: FastifyRequest): string {
+    const state = readState(request, options.clock())
+    if (state?.state !== 'signed-in') throw fail('sign_in_required', { message: 'setup.sign_in_first', next: loginPath, link: { href: loginPath, text: 'link.sign_in' } })
+    return state.userId
   }
 
-  function pleaseSignIn (request: FastifyRequest, reply: FastifyReply) {
-    return renderer.message(request, reply, {
-      title: 'Sign in', status: 401, error: 'second_factor_required', message: 'Please sign in first.', next: loginPath, link: { href: loginPath, text: 'Sign in' }
-    })
-  }
-
-  function statusJson (status: TwoFactorStatus) {
+  function toJson (status: TwoFactorStatus) {
     return {
       enabled: status.enabled,
       enabledAt: status.enabledAt?.toISOString() ?? null,
@@ -38,77 +52,78 @@ export async function settingsRoutes (app: FastifyInstance, ctx: RouteContext): 
     }
   }
 
-  async function renderSettings (request: FastifyRequest, reply: FastifyReply, status: TwoFactorStatus, extra: {
-    error?: { form: 'disable' | 'regenerate', message: string }
-    notice?: string
-    recoveryPanel?: RecoveryPanel
-    httpStatus?: number
-    json?: unknown
-  } = {}) {
-    return renderer.send(request, reply, {
-      page: 'pages/settings',
-      partial: 'partials/settings',
-      title: 'Two-factor authentication',
-      status: extra.httpStatus,
-      noStore: extra.recoveryPanel !== undefined,
-      json: extra.json ?? statusJson(status),
-      data: {
-        settings: {
-          status,
-          account: (await service.profile(status.userId))?.label ?? status.userId,
-          requiredBecause: requiredBecause(status),
-          low: status.enabled && status.recoveryCodesLeft <= LOW_RECOVERY_CODES,
-          error: extra.error,
-          notice: extra.notice,
-          recoveryPanel: extra.recoveryPanel,
-          prefix
-        }
+  async function data (status: TwoFactorStatus, extra: { error?: { form: Form, message: string }, notice?: string, recoveryPanel?: RecoveryPanel }) {
+    return {
+      settings: {
+        status,
+        account: (await core.services.profiles.find(status.userId))?.label ?? status.userId,
+        requiredBecause: requiredBecause(status),
+        low: status.enabled && status.recoveryCodesLeft <= LOW_RECOVERY_CODES,
+        reauthentication: core.services.reauthentication.asksPassword ? 'password' : 'currentCode',
+        error: extra.error,
+        notice: extra.notice,
+        recoveryPanel: extra.recoveryPanel,
+        prefix
       }
-    })
+    }
   }
 
-  app.get('/settings', async (request, reply) => {
-    const userId = signedInUser(request)
-    if (userId === null) return pleaseSignIn(request, reply)
-    return await renderSettings(request, reply, await service.status(userId))
+  async function page (request: FastifyRequest, reply: FastifyReply, status: TwoFactorStatus, json: Record<string, unknown>, extra: Parameters<typeof data>[1] = {}) {
+    return await renderer.send(request, reply, { page: 'pages/settings', partial: 'partials/settings', title: 'title.settings', json, data: await data(status, extra) })
+  }
+
+  /** A refused change: the settings page again, the error next to its form. */
+  async function refusal (t: Translate, refused: SettingsRefusal, status: TwoFactorStatus, form: Form) {
+    const pageWith = { page: 'pages/settings', partial: 'partials/settings', title: 'title.settings' }
+    const view = async () => {
+      const base = await data(status, {})
+      return { ...pageWith, data: (message: string) => ({ settings: { ...base.settings, error: { form, message } } }) }
+    }
+    switch (refused.reason) {
+      case 'locked': return lockedError(t, refused.lockedUntil, options.clock(), await view())
+      case 'not_allowed_by_policy': return fail('not_allowed_by_policy', { text: t('settings.required', { because: requiredBecause(status) }), view: await view() })
+      case 'not_enrolled': return fail('not_allowed_by_policy', { message: 'settings.enable_first', view: await view() })
+      case 'wrong_password': return fail('wrong_password', { message: 'settings.wrong_password', view: await view() })
+      case 'wrong_current_code': return fail('wrong_password', { message: 'settings.wrong_current_code', view: await view() })
+    }
+  }
+
+  app.get('/settings', {
+    schema: { summary: 'The signed-in user’s two-factor status', response: answers({ 200: { description: 'The status', schema: statusJson } }) }
+  }, async (request, reply) => {
+    const status = await core.services.status.of(signedInUser(request))
+    return await page(request, reply, status, toJson(status))
   })
 
-  app.post('/disable', ctx.post, async (request, reply) => {
+  app.post('/disable', {
+    ...ctx.post,
+    schema: {
+      summary: 'Turn two-factor off (refused while the policy requires it)',
+      body: body(proofFields),
+      response: answers({ 200: { description: 'Off: the secret and the recovery codes are gone', schema: Type.Object({ enabled: Type.Literal(false), csrfToken }) } })
+    }
+  }, async (request, reply) => {
     const userId = signedInUser(request)
-    if (userId === null) return pleaseSignIn(request, reply)
-    const status = await service.status(userId)
-    if (status.required) {
-      const message = `Two-factor authentication is required for your account (${requiredBecause(status)}), so it can’t be turned off. An administrator can lift the requirement.`
-      return await renderSettings(request, reply, status, { error: { form: 'disable', message }, httpStatus: 409, json: { error: 'not_allowed_by_policy', message } })
-    }
-    if (!await service.checkPassword(userId, bodyOf(request).password)) {
-      const message = 'That password is not right.'
-      return await renderSettings(request, reply, status, { error: { form: 'disable', message }, httpStatus: 422, json: { error: 'wrong_password', message } })
-    }
-    await service.disable(userId, request, request.session.sessionId)
-    return await renderSettings(request, reply, await service.status(userId), {
-      notice: 'Two-factor authentication is off. Your authenticator entry and recovery codes no longer work.',
-      json: { enabled: false }
-    })
+    const outcome = await core.services.settings.disable(userId, request.body, auditContextOf(request))
+    if (!outcome.ok) throw await refusal(ctx.t(request), outcome.refusal, outcome.status, 'disable')
+    return await page(request, reply, outcome.status, { enabled: false }, { notice: ctx.t(request)('settings.disabled') })
   })
 
-  app.post('/recovery-codes', ctx.post, async (request, reply) => {
+  app.post('/recovery-codes', {
+    ...ctx.post,
+    schema: {
+      summary: 'Ten new recovery codes (the old ones stop working)',
+      body: body(proofFields),
+      response: answers({ 200: { description: 'The new codes, shown this once', schema: Type.Object({ recoveryCodes: Type.Array(Type.String()), csrfToken }) } })
+    }
+  }, async (request, reply) => {
     const userId = signedInUser(request)
-    if (userId === null) return pleaseSignIn(request, reply)
-    const status = await service.status(userId)
-    if (!status.enabled) {
-      const message = 'Turn on two-factor authentication first.'
-      return await renderSettings(request, reply, status, { error: { form: 'regenerate', message }, httpStatus: 409, json: { error: 'not_allowed_by_policy', message } })
-    }
-    if (!await service.checkPassword(userId, bodyOf(request).password)) {
-      const message = 'That password is not right.'
-      return await renderSettings(request, reply, status, { error: { form: 'regenerate', message }, httpStatus: 422, json: { error: 'wrong_password', message } })
-    }
-    const recoveryCodes = await service.regenerateRecoveryCodes(userId, request)
-    return await renderSettings(request, reply, await service.status(userId), {
-      notice: 'New recovery codes are ready. Your old codes no longer work.',
-      recoveryPanel: await recoveryPanel(service, request, userId, recoveryCodes, options.clock()),
-      json: { recoveryCodes }
+    const outcome = await core.services.settings.regenerateRecoveryCodes(userId, request.body, auditContextOf(request))
+    if (!outcome.ok) throw await refusal(ctx.t(request), outcome.refusal, outcome.status, 'regenerate')
+    const issuer = typeof options.issuer === 'function' ? options.issuer(request) : options.issuer
+    return await page(request, reply, outcome.status, { recoveryCodes: outcome.value }, {
+      notice: ctx.t(request)('settings.regenerated'),
+      recoveryPanel: await recoveryPanel(core, issuer, userId, outcome.value, options.clock())
     })
   })
 }

@@ -13,7 +13,7 @@ import { eq } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/pglite'
 import { createDemoUser, ensureDemoSchema } from '../../demo-app/app.ts'
 import { Keyring, type TwoFactorDatabase } from '../../plugin/index.ts'
-import { accounts, events } from '../../plugin/db/schema.ts'
+import { accounts, enrolments, events } from '../../plugin/db/schema.ts'
 import { main } from '../../plugin/cli/main.ts'
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../helpers/db.ts'
 import { codeFor, createHarness, enrol, manualKeyFrom, passwordStep, TEST_KEYS, TestClock, type Harness } from '../helpers/demo.ts'
@@ -210,13 +210,14 @@ t.test('reset, unlock, require and rotate-keys against a live database', async (
 
   // ── After: the app again, on the new key alone ───────────────────────────────────────────
   database = await shared.open()
-  const sealed = await database.db.select({ userId: accounts.userId, secret: accounts.secret, pending: accounts.pendingSecret }).from(accounts)
-  for (const row of sealed) {
-    for (const value of [row.secret, row.pending]) if (value !== null) t.match(value, /^v1\.k2\./, `${row.userId}: sealed under k2`)
+  const sealed = await database.db.select({ userId: accounts.userId, secret: accounts.secret }).from(accounts)
+  const pending = await database.db.select({ userId: enrolments.userId, secret: enrolments.secret }).from(enrolments)
+  for (const row of [...sealed, ...pending]) {
+    if (row.secret !== null) t.match(row.secret, /^v1\.k2\./, `${row.userId}: sealed under k2`)
   }
   const cliEvents = await database.db.select().from(events).where(eq(events.actor, 'cli'))
   t.same(cliEvents.map((e) => [e.type, e.userId]).sort(), [
-    ['disabled.by_admin', 'alice'], ['keys.rotated', null], ['keys.rotated', null], ['lockout.cleared', 'carol'], ['required.on', 'erin']
+    ['disabled.by_admin', 'alice'], ['keys.rotated', null], ['keys.rotated', null], ['lockout.cleared', 'carol'], ['required.on', 'erin'], ['sessions.ended', 'alice']
   ].sort(), 'every change audited with actor cli')
   t.match(cliEvents.find((e) => e.type === 'disabled.by_admin')?.details, { reason: 'lost phone and codes' })
   t.match(cliEvents.find((e) => e.type === 'keys.rotated')?.details, { currentKeyId: 'k2', secrets: 2, pendingSecrets: 1 })
@@ -237,9 +238,9 @@ t.test('reset, unlock, require and rotate-keys against a live database', async (
     t.equal(done.statusCode, 303, `${user} signs in with the same authenticator, key k1 gone`)
     t.equal(done.headers.location, '/')
   }
+  // The same browser, on the restarted app: a pending secret belongs to the session that opened it.
   const daveAgain = h.client()
-  await passwordStep(daveAgain, 'dave', PASSWORD)
-  await daveAgain.get('/2fa/setup')
+  for (const [name, value] of dave.cookies) daveAgain.cookies.set(name, value)
   t.equal(manualKeyFrom((await daveAgain.get('/2fa/setup')).body), daveKey, 'dave’s pending setup survived the rotation')
   t.equal((await daveAgain.post('/2fa/setup/confirm', { code: codeFor(daveKey, clock.ms) })).statusCode, 200, 'and confirms with his code')
   void alice

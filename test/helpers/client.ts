@@ -84,3 +84,13 @@ export class Client {
     return undefined
   }
 }
+
+/**
+ * A JSON answer without its CSRF token, after checking it has one: every JSON answer carries
+ * the token of the session as it is after the request (503s aside: the store may be what failed).
+ */
+export function answerOf (response: { body: string }): Record<string, unknown> {
+  const { csrfToken, ...rest } = JSON.parse(response.body) as Record<string, unknown>
+  if (typeof csrfToken !== 'string' || csrfToken === '') throw new Error(`a JSON answer without csrfToken: ${response.body.slice(0, 200)}`)
+  return rest
+}

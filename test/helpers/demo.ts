@@ -49,6 +49,7 @@ export async function createHarness (t: { teardown (fn: () => unknown): void }, 
     sessionSecret: SESSION_SECRET,
     clock: clock.now,
     rateLimitPerMinute: 10_000,
+    passwordCost: TEST_PASSWORD_COST,
     logger: { level: 'trace', stream: { write: (line: string) => { logs.push(line) } } },
     ...options.app,
     twoFactor: { onEvent: (event) => { events.push(event) }, ...options.app?.twoFactor }

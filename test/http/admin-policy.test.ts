@@ -2,7 +2,7 @@
 // while the acting admin has no 2FA; once on, users get the wizard with "Skip for now" and the
 // days left during grace, and no skip after it; exempt roles, required roles and allowSkip.
 import t from 'tap'
-import { createHarness, enrol, PASSWORDS, passwordStep, type Harness } from '../helpers/demo.ts'
+import { codeFor, createHarness, enrol, PASSWORDS, passwordStep, type Harness } from '../helpers/demo.ts'
 import type { Client } from '../helpers/client.ts'
 
 const DAY = 24 * 60 * 60 * 1000
@@ -33,12 +33,21 @@ t.test('policy', async (t) => {
   const h = await createHarness(t, { users: USERS })
 
   let admin: Client
+  let adminKey = ''
   await t.test('"require for everyone" is refused while the acting admin has no 2FA', async (t) => {
     const skipped = await wizardFor(h, 'admin')
     t.equal(skipped.location, '/2fa/setup')
     t.match(skipped.body, /Skip for now/, 'admins may skip for now (allowSkip)')
     await skipped.client.post('/2fa/setup/skip')
-    admin = skipped.client
+    // A required admin who skipped is signed in without a second factor: not into the panel.
+    const panel = await skipped.client.get('/2fa/admin/policy', { json: true })
+    t.equal(panel.statusCode, 403)
+    t.match(JSON.parse(panel.body), { error: 'second_factor_required', next: '/2fa/setup' })
+
+    // An admin whose own account is not required may use the panel after the password alone.
+    await h.app.twoFactor.setRequired('admin', false, { actor: 'test' })
+    admin = h.client()
+    t.equal((await passwordStep(admin, 'admin', PASSWORDS.admin)).headers.location, '/', 'password only')
 
     const form = await admin.get('/2fa/admin/policy')
     t.equal(form.statusCode, 200)
@@ -79,7 +88,9 @@ t.test('policy', async (t) => {
   })
 
   await t.test('an enrolled admin switches it on; the grace period starts now', async (t) => {
-    admin = (await enrol(h, 'admin', PASSWORDS.admin)).client
+    const enrolled = await enrol(h, 'admin', PASSWORDS.admin)
+    admin = enrolled.client
+    adminKey = enrolled.manualKey
     await admin.get('/2fa/admin/policy')
     const saved = await admin.post('/2fa/admin/policy', {
       requireAll: 'true', graceDays: '7', exemptRoles: 'contractor', requiredRoles: 'finance', allowSkip: 'true'
@@ -133,6 +144,13 @@ t.test('policy', async (t) => {
   })
 
   await t.test('a plain form post: unticked boxes mean off; back to the form', async (t) => {
+    // Days have passed since the admin's last code: admin mode asks for a fresh one first.
+    const stale = await admin.post('/2fa/admin/policy', { graceDays: '7' }, { json: true })
+    t.equal(stale.statusCode, 401)
+    t.match(JSON.parse(stale.body), { error: 'step_up_required', next: '/2fa/step-up' })
+    await admin.get('/2fa/step-up?returnTo=/2fa/admin/policy')
+    const fresh = await admin.post('/2fa/step-up', { code: codeFor(adminKey, h.clock.ms), returnTo: '/2fa/admin/policy' })
+    t.equal(fresh.headers.location, '/2fa/admin/policy', 'a code at the step-up prompt, and back')
     await admin.get('/2fa/admin/policy')
     const saved = await admin.post('/2fa/admin/policy', { graceDays: '7', requiredRoles: 'finance', exemptRoles: '' })
     t.equal(saved.statusCode, 303)

@@ -1,6 +1,7 @@
 // The whole journey through the demo app: enrol from scratch with the code computed from the
 // manual key on the page, then password → challenge → code → signed in.
 import t from 'tap'
+import { answerOf } from '../helpers/client.ts'
 import { codeFor, createHarness, enrol, manualKeyFrom, PASSWORDS, passwordStep } from '../helpers/demo.ts'
 
 t.test('enrol from scratch, then sign in with a code', async (t) => {
@@ -57,15 +58,15 @@ t.test('enrol helper and JSON sign-in', async (t) => {
   const { manualKey } = await enrol(h, 'bob', PASSWORDS.bob)
   const api = h.client()
   const login = await passwordStep(api, 'bob', PASSWORDS.bob, true)
-  t.same(JSON.parse(login.body), { state: 'pending', next: '/2fa/challenge' })
+  t.same(answerOf(login), { state: 'pending', next: '/2fa/challenge' })
   const gated = await api.get('/', { json: true })
   t.equal(gated.statusCode, 401)
-  t.same(JSON.parse(gated.body), { error: 'second_factor_required', message: 'Enter your second factor to continue.', next: '/2fa/challenge' })
+  t.same(answerOf(gated), { error: 'second_factor_required', message: 'Enter your second factor to continue.', next: '/2fa/challenge' })
   const prompt = await api.get('/2fa/challenge', { json: true })
   t.match(JSON.parse(prompt.body), { state: 'pending', methods: ['totp', 'recovery'], csrfToken: String })
   const done = await api.post('/2fa/challenge', { code: codeFor(manualKey, h.clock.ms) }, { json: true })
   t.equal(done.statusCode, 200)
-  t.same(JSON.parse(done.body), { state: 'signed-in', redirect: '/' })
+  t.same(answerOf(done), { state: 'signed-in', next: '/' })
 })
 
 t.test('turning 2FA off and on again in the same minute accepts the new code', async (t) => {

@@ -3,7 +3,7 @@
 // when sign-in completes.
 import t from 'tap'
 import { createHarness, enrol, PASSWORDS, passwordStep, codeFor } from '../helpers/demo.ts'
-import type { Client } from '../helpers/client.ts'
+import { type Client, answerOf } from '../helpers/client.ts'
 
 // Every gated route of the demo app and of the plugin's own self-service pages.
 const GATED = [
@@ -42,7 +42,7 @@ t.test('pending and pending-setup sessions are gated everywhere', async (t) => {
 
       const json = await send({ json: true })
       t.equal(json.statusCode, 401, `${name} ${route.method} ${route.url}: JSON → 401`)
-      t.same(JSON.parse(json.body), { error: 'second_factor_required', message: 'Enter your second factor to continue.', next })
+      t.same(answerOf(json), { error: 'second_factor_required', message: 'Enter your second factor to continue.', next })
     }
   }
   t.equal((await h.app.twoFactor.status('alice')).enabled, true, 'the gated POST /2fa/disable changed nothing')

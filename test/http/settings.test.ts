@@ -4,7 +4,7 @@
 import t from 'tap'
 import { eq, sql } from 'drizzle-orm'
 import { events as eventsTable } from '../../plugin/db/schema.ts'
-import type { Client } from '../helpers/client.ts'
+import { type Client, answerOf } from '../helpers/client.ts'
 import { codeFor, createHarness, enrol, passwordStep, type Harness } from '../helpers/demo.ts'
 
 const PASSWORD = 'a-long-enough-password-1'
@@ -81,7 +81,7 @@ t.test('turn off: a wrong password is 422 and changes nothing; the right one cle
   }
   const json = await client.post('/2fa/disable', { password: 'wrong-password' }, { json: true })
   t.equal(json.statusCode, 422)
-  t.same(JSON.parse(json.body), { error: 'wrong_password', message: 'That password is not right.' })
+  t.same(answerOf(json), { error: 'wrong_password', message: 'That password is not right.' })
   const partial = await client.post('/2fa/disable', { password: 'wrong-password' }, { htmx: true })
   t.equal(partial.statusCode, 422, 'htmx 4 swaps the 422 fragment')
   t.match(partial.body, /^\s*<section id="tf-settings"/, 'a fragment for the swap…')
@@ -146,7 +146,7 @@ t.test('regenerate: a wrong password is 422 and changes nothing; then old codes 
   t.match(wrong.body, /<div id="tf-regenerate-error"[^>]*>That password is not right\.<\/div>/)
   t.equal(codesIn(wrong.body).length, 0, 'no codes on a refusal')
   const wrongJson = await client.post('/2fa/recovery-codes', { password: 'wrong-password' }, { json: true })
-  t.same(JSON.parse(wrongJson.body), { error: 'wrong_password', message: 'That password is not right.' })
+  t.same(answerOf(wrongJson), { error: 'wrong_password', message: 'That password is not right.' })
   t.same(await snapshot(h, 'erin'), before, 'nothing changed')
 
   const page = await client.post('/2fa/recovery-codes', { password: PASSWORD })

@@ -101,10 +101,14 @@ t.test('challenge wording: attempts left, the clock-drift hint, and nothing reve
   t.notMatch(first.body, /attempts? left/, 'no count before a mistake')
   t.match(first.body, /<a href="\/2fa\/challenge\?method=recovery" hx-get="\/2fa\/challenge\?method=recovery" hx-target="#tf-challenge" hx-swap="outerHTML">Use a recovery code<\/a>/, 'a plain link that htmx turns into a swap')
 
-  const drift = await client.post('/2fa/challenge', { code: codeFor(manualKey, h.clock.ms, 10) })
+  const drift = await client.post('/2fa/challenge', { code: codeFor(manualKey, h.clock.ms, -10) })
   t.equal(drift.statusCode, 422)
   t.match(drift.body, /That code is not valid\. Check your authenticator app and try again\. Your device clock seems to be off by about 5 minutes\./)
   t.match(drift.body, /4 attempts left before you need to enter your password again\./)
+  // A code of a step still to come gets no hint: it would tell a guesser a code that works soon.
+  const ahead = await client.post('/2fa/challenge', { code: codeFor(manualKey, h.clock.ms, 10) })
+  t.equal(ahead.statusCode, 422)
+  t.notMatch(ahead.body, /clock seems to be off/, 'no hint for a future step at sign-in')
   t.match(drift.body, /data-focus="#tf-challenge-error"/, 'focus goes to the error')
   t.match(drift.body, /id="tf-code"[^>]*aria-describedby="tf-code-hint tf-challenge-error"[^>]*aria-invalid="true"/)
 
@@ -114,7 +118,7 @@ t.test('challenge wording: attempts left, the clock-drift hint, and nothing reve
   t.match(swap.body, /data-focus="#tf-recovery"/)
   t.notMatch(swap.body, /<html/)
 
-  for (let i = 0; i < 4; i++) await client.post('/2fa/challenge', { code: '000000' })
+  for (let i = 0; i < 3; i++) await client.post('/2fa/challenge', { code: '000000' })
   // Five failures: the account is locked and this sign-in is over. A new one is locked too.
   const bodies: string[] = []
   for (const code of [codeFor(manualKey, h.clock.ms), '123456']) {

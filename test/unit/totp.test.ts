@@ -114,7 +114,7 @@ t.test('findClockDrift: signed minutes, positive = device clock ahead of the ser
   t.equal(findClockDrift(SECRET, codeAtStep(current - 22), NOW_MS, DEFAULT_TOTP), null, 'beyond 10 minutes')
   t.equal(findClockDrift(SECRET, codeAtStep(current + 40), NOW_MS, DEFAULT_TOTP), null, '20 minutes ahead')
   t.equal(findClockDrift(SECRET, codeAtStep(current), NOW_MS, DEFAULT_TOTP), null, 'a code inside the window is no drift')
-  t.equal(findClockDrift(SECRET, codeAtStep(current - 8), NOW_MS, DEFAULT_TOTP, 60_000), null, 'custom maxDrift')
+  t.equal(findClockDrift(SECRET, codeAtStep(current - 8), NOW_MS, DEFAULT_TOTP, { maxDriftMs: 60_000 }), null, 'custom maxDrift')
   t.equal(findClockDrift(SECRET, 'abcdef', NOW_MS, DEFAULT_TOTP), null, 'malformed')
 })
 

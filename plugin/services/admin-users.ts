@@ -1,4 +1,4 @@
-// The admin users list (SPEC §9): which users a page shows and the two-factor status of each.
+// The admin users list: which users a page shows and the two-factor status of each.
 //
 // Users belong to the host, statuses to the plugin, and a status filter can't be answered by
 // either side's paging alone. So each view is answered by the side that can page it:
@@ -21,10 +21,11 @@
 //
 // Users the plugin knows but the host no longer does (deleted accounts) still appear under
 // enrolled/locked, labelled by id, so an admin can see and clear what is left of them.
-import type { AccountFacts, AdminStore, UserStatus } from './db/admin-store.ts'
-import { DEFAULT_POLICY, describeRequirement, evaluatePolicy, normalisePolicy, type PolicySettings, type Requirement } from './core/policy.ts'
-import type { AccountsAdapter } from './options.ts'
-import type { UserProfile } from './service.ts'
+import type { AccountFacts, AdminStore, UserStatus } from '../db/admin-store.ts'
+import { describeRequirement, type PolicySettings, type Requirement } from '../core/policy.ts'
+import type { AccountsAdapter } from '../options.ts'
+import type { Policy } from './policy.ts'
+import { Profiles, type UserProfile } from './profiles.ts'
 
 export const PAGE_SIZE = 25
 /** The walk's chunks grow from the first to the largest. */
@@ -85,8 +86,8 @@ interface PartialPage {
 export interface AdminUsersDeps {
   store: AdminStore
   adapter: AccountsAdapter
-  profileOf: (user: unknown) => UserProfile
-  allowSkip: boolean
+  profiles: Profiles
+  policy: Policy
   clock: () => number
 }
 
@@ -94,7 +95,7 @@ export class AdminUsers {
   constructor (private readonly deps: AdminUsersDeps) {}
 
   private policyFrom (stored: unknown): PolicySettings {
-    return normalisePolicy(stored, { ...DEFAULT_POLICY, allowSkip: this.deps.allowSkip })
+    return this.deps.policy.parse(stored)
   }
 
   async page (query: UsersQuery): Promise<UsersPage> {
@@ -124,12 +125,12 @@ export class AdminUsers {
     const user = await this.deps.adapter.findUser(userId)
     if (user === null || user === undefined) return null
     const { facts, policy } = await this.deps.store.factsFor([userId])
-    return this.rowOf(this.deps.profileOf(user), facts[0]!, this.policyFrom(policy), new Date(this.deps.clock()))
+    return this.rowOf(this.deps.profiles.of(user), facts[0]!, this.policyFrom(policy), new Date(this.deps.clock()))
   }
 
   private async hostPage (q: string, offset: number) {
     const { users, total } = await this.deps.adapter.listUsers!({ q, offset, limit: PAGE_SIZE })
-    const profiles = users.map((user) => this.deps.profileOf(user))
+    const profiles = users.map((user) => this.deps.profiles.of(user))
     const { facts, policy } = await this.deps.store.factsFor(profiles.map((p) => p.userId))
     const settings = this.policyFrom(policy)
     const now = new Date(this.deps.clock())
@@ -144,7 +145,7 @@ export class AdminUsers {
     const settings = this.policyFrom(policy)
     const rows = facts.map((f) => {
       const user = users.get(f.userId)
-      const profile = user === undefined ? unknownProfile(f.userId) : this.deps.profileOf(user)
+      const profile = user === undefined ? Profiles.unknown(f.userId) : this.deps.profiles.of(user)
       return { ...this.rowOf(profile, f, settings, now), known: user !== undefined }
     })
     return { users: rows, total, hasNext: offset + rows.length < total, nextFrom: null, strategy }
@@ -163,7 +164,7 @@ export class AdminUsers {
     let chunk = SCAN_FIRST_CHUNK
     for (;;) {
       const { users, total } = await this.deps.adapter.listUsers!({ q, offset: hostOffset, limit: chunk })
-      const profiles = users.map((user) => this.deps.profileOf(user))
+      const profiles = users.map((user) => this.deps.profiles.of(user))
       const { facts, policy } = await this.deps.store.factsFor(profiles.map((p) => p.userId))
       const settings = this.policyFrom(policy)
       for (const [i, profile] of profiles.entries()) {
@@ -202,7 +203,7 @@ export class AdminUsers {
   }
 
   private rowOf (profile: UserProfile, facts: AccountFacts, settings: PolicySettings, now: Date): AdminUserRow {
-    const requirement = requirementOf(profile, facts, settings, now)
+    const requirement = this.deps.policy.requirement(profile, facts, settings, now)
     return {
       userId: profile.userId,
       label: profile.label,
@@ -218,24 +219,10 @@ export class AdminUsers {
   }
 }
 
-/** The same inputs the sign-in flow gives the policy (TwoFactorService.requirementFor). */
-export function requirementOf (profile: UserProfile, facts: AccountFacts, settings: PolicySettings, now: Date): Requirement {
-  return evaluatePolicy({
-    requiredFlag: facts.required,
-    isAdmin: profile.isAdmin,
-    roles: profile.roles,
-    createdAt: profile.createdAt ?? facts.createdAt
-  }, settings, now)
-}
-
 export function statusOf (facts: AccountFacts, requirement: Requirement, now: Date): UserStatus {
   if (facts.lockedUntil !== null && facts.lockedUntil > now) return 'locked'
   if (facts.enrolled) return 'enrolled'
   return requirement.required ? 'awaiting' : 'not-required'
-}
-
-function unknownProfile (userId: string): UserProfile {
-  return { userId, label: userId, isAdmin: false, roles: [], createdAt: null }
 }
 
 export function parseStatusFilter (value: unknown): StatusFilter | null {

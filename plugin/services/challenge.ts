@@ -1,0 +1,130 @@
+// One code or recovery code, checked for a sign-in or a step-up. Every way of failing (wrong,
+// replayed, malformed, missing) counts against the account's lockout; while the account is
+// locked the code is not even looked at, so a right code and a wrong one get the same answer.
+import type { Keyring } from '../core/keyring.ts'
+import { normaliseRecoveryCode, recoveryDigest, UNMATCHABLE_CODE } from '../core/recovery.ts'
+import { findClockDrift, parseTotpInput, verifyTotp, type TotpParams } from '../core/totp.ts'
+import type { AccountRow, AccountsStore } from '../db/accounts-store.ts'
+import type { ChallengesStore } from '../db/challenges-store.ts'
+import type { RecoveryStore } from '../db/recovery-store.ts'
+import type { UnitOfWork } from '../db/unit-of-work.ts'
+import type { Audit } from './audit.ts'
+import type { AuditContext } from './context.ts'
+import { isEnrolled } from './sign-in.ts'
+import type { Sessions } from './sessions.ts'
+
+export type Purpose = 'sign-in' | 'step-up'
+
+export type FailureReason = 'invalid_code' | 'invalid_input' | 'replayed' | 'wrong_password'
+
+export type VerifyOutcome =
+  | { ok: true, method: 'totp' | 'recovery', recoveryCodesLeft: number | null }
+  | { ok: false, reason: FailureReason, driftMinutes: number | null }
+  | { ok: false, reason: 'locked', lockedUntil: Date }
+
+export interface CodeInput {
+  code?: unknown
+  recoveryCode?: unknown
+}
+
+export interface ChallengeDeps {
+  keyring: Keyring
+  accounts: AccountsStore
+  recovery: RecoveryStore
+  challenges: ChallengesStore
+  unitOfWork: UnitOfWork
+  audit: Audit
+  sessions: Sessions
+  totp: TotpParams
+  clock: () => number
+}
+
+/** The code parameters an account's secret was made with (older secrets: the options). */
+export function paramsOf (account: AccountRow, defaults: TotpParams): TotpParams {
+  return {
+    algorithm: (account.algorithm as TotpParams['algorithm'] | null) ?? defaults.algorithm,
+    digits: account.digits ?? defaults.digits,
+    period: account.period ?? defaults.period,
+    window: defaults.window
+  }
+}
+
+export class Challenge {
+  constructor (private readonly deps: ChallengeDeps) {}
+
+  /** Counts one attempt at the code prompt `challengeId`; returns how many it has had. */
+  async countAttempt (challengeId: string, userId: string, expiresAt: number): Promise<number> {
+    return await this.deps.challenges.countAttempt(challengeId, userId, new Date(expiresAt))
+  }
+
+  async attemptsUsed (challengeId: string): Promise<number> {
+    return await this.deps.challenges.attempts(challengeId)
+  }
+
+  /** The digits the account's codes have (the prompt says how many to type). */
+  async digitsFor (userId: string): Promise<number> {
+    const account = await this.deps.accounts.find(userId)
+    return account === undefined ? this.deps.totp.digits : paramsOf(account, this.deps.totp).digits
+  }
+
+  async verify (userId: string, input: CodeInput, context: AuditContext & { sessionId: string }, purpose: Purpose): Promise<VerifyOutcome> {
+    const now = new Date(this.deps.clock())
+    const account = await this.deps.accounts.find(userId)
+    if (!isEnrolled(account)) return await this.fail(userId, 'invalid_code', null, context)
+    if (account.lockedUntil !== null && account.lockedUntil > now) return { ok: false, reason: 'locked', lockedUntil: account.lockedUntil }
+    if (input.recoveryCode !== undefined && input.code === undefined) return await this.verifyRecoveryCode(userId, input.recoveryCode, context, purpose)
+
+    const params = paramsOf(account, this.deps.totp)
+    const code = parseTotpInput(input.code, params.digits)
+    if (code === null) return await this.fail(userId, 'invalid_input', null, context)
+    const secret = this.deps.keyring.open(account.secret, userId)
+    const match = verifyTotp(secret, code, now.getTime(), params)
+    if (match !== null) {
+      const type = purpose === 'sign-in' ? 'challenge.succeeded' : 'stepup.succeeded'
+      const stored = await this.deps.accounts.useStep(userId, match.step, this.deps.audit.row(type, { userId, details: { method: 'totp' }, context }))
+      if (stored !== null) {
+        await this.deps.audit.publish([stored])
+        return { ok: true, method: 'totp', recoveryCodesLeft: null }
+      }
+      // Right code, step already used (or the account locked in between).
+      return await this.fail(userId, 'replayed', null, context)
+    }
+    const drift = findClockDrift(secret, code, now.getTime(), params, { direction: 'past' })
+    return await this.fail(userId, 'invalid_code', drift, context)
+  }
+
+  private async verifyRecoveryCode (userId: string, raw: unknown, context: AuditContext & { sessionId: string }, purpose: Purpose): Promise<VerifyOutcome> {
+    const now = new Date(this.deps.clock())
+    // Malformed input still costs one digest per key and one query: same answer, same time.
+    const normalised = normaliseRecoveryCode(raw) ?? UNMATCHABLE_CODE
+    const digests = this.deps.keyring.recoveryPeppers().map(({ pepper }) => recoveryDigest(pepper, userId, normalised))
+    const { audit } = this.deps
+    const { result: left, events } = await this.deps.unitOfWork.run(async (work) => {
+      if (!await this.deps.recovery.consume(work.tx, userId, digests, now)) return null
+      await this.deps.accounts.clearFailures(userId, now, work.tx)
+      const remaining = await this.deps.recovery.remaining(userId, work.tx)
+      await audit.recordIn(work, 'recovery.used', { userId, details: { remaining }, context })
+      await audit.recordIn(work, purpose === 'sign-in' ? 'challenge.succeeded' : 'stepup.succeeded', { userId, details: { method: 'recovery' }, context })
+      return remaining
+    })
+    if (left === null) return await this.fail(userId, 'invalid_code', null, context)
+    await audit.publish(events)
+    return { ok: true, method: 'recovery', recoveryCodesLeft: left }
+  }
+
+  /** Counts a failure against the account; the one that starts a lockout also ends the account's other sessions. */
+  async fail (userId: string, reason: FailureReason, driftMinutes: number | null, context: AuditContext & { sessionId: string }): Promise<VerifyOutcome> {
+    const now = new Date(this.deps.clock())
+    const outcome = await this.deps.accounts.recordFailure(userId, now)
+    await this.deps.audit.record('challenge.failed', { userId, details: { reason }, context })
+    if (outcome.lockStarted && outcome.lockedUntil !== null) {
+      await this.deps.audit.record('lockout.started', { userId, details: { until: outcome.lockedUntil.toISOString() }, context })
+      // Someone with the password is guessing codes: no other session (signed-in or at a
+      // prompt) outlasts the lock unnoticed.
+      await this.deps.sessions.endOthers(userId, context.sessionId, context, 'lockout')
+      return { ok: false, reason: 'locked', lockedUntil: outcome.lockedUntil }
+    }
+    if (outcome.lockedUntil !== null && outcome.lockedUntil > now) return { ok: false, reason: 'locked', lockedUntil: outcome.lockedUntil }
+    return { ok: false, reason, driftMinutes }
+  }
+}
