@@ -2,7 +2,7 @@
 // `{ error }`), its HTTP status and the key of its default message. Routes and services throw
 // `TwoFactorError`; one handler renders it as a page, an htmx fragment or JSON. Nothing secret
 // is ever interpolated into a message.
-import type { MessageKey, MessageParams } from './views/messages.ts'
+import { DEFAULT_LOCALE, format, loadCatalogue, type MessageKey, type MessageParams } from './views/messages.ts'
 
 export const ERROR_CODES = {
   second_factor_required: 401,
@@ -51,21 +51,29 @@ export interface TwoFactorErrorOptions {
   status?: number
 }
 
+/** English, for an error that reaches a host's own error handler (the plugin's pages translate). */
+const english = loadCatalogue(DEFAULT_LOCALE)
+
 export class TwoFactorError extends Error {
-  readonly code: ErrorCode
+  /** The catalogue's code, as JSON clients see it in `{ error }`. */
+  readonly error: ErrorCode
+  /** Fastify's convention for error codes, for a host's logs and error handler. */
+  readonly code: string
   readonly statusCode: number
   readonly options: TwoFactorErrorOptions
 
-  constructor (code: ErrorCode, options: TwoFactorErrorOptions = {}) {
-    super(code)
+  constructor (error: ErrorCode, options: TwoFactorErrorOptions = {}) {
+    const key = options.message ?? `error.${error}`
+    super(options.text ?? format(english, key, options.params))
     this.name = 'TwoFactorError'
-    this.code = code
-    this.statusCode = options.status ?? ERROR_CODES[code]
+    this.error = error
+    this.code = `FST_TWO_FACTOR_${error.toUpperCase()}`
+    this.statusCode = options.status ?? ERROR_CODES[error]
     this.options = options
   }
 
   get messageKey (): MessageKey {
-    return this.options.message ?? `error.${this.code}`
+    return this.options.message ?? `error.${this.error}`
   }
 }
 

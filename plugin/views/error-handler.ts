@@ -19,16 +19,16 @@ export async function answer (renderer: Renderer, t: Translate, request: Fastify
   const { options } = failure
   const message = options.text ?? t(failure.messageKey, options.params)
   for (const [name, value] of Object.entries(options.headers ?? {})) reply.header(name, value)
-  const json = { error: failure.code, message, ...(options.next !== undefined ? { next: options.next } : {}), ...options.json }
+  const json = { error: failure.error, message, ...(options.next !== undefined ? { next: options.next } : {}), ...options.json }
   if (wantsJson(request)) return renderer.sendJson(reply, json, failure.statusCode)
   if (options.view !== undefined) {
     const { view } = options
     return await renderer.send(request, reply, { page: view.page, partial: view.partial, title: view.title, titleParams: view.titleParams, status: failure.statusCode, json, data: view.data(message) })
   }
   return await renderer.message(request, reply, {
-    title: `title.error.${failure.code}`,
+    title: `title.error.${failure.error}`,
     status: failure.statusCode,
-    error: failure.code,
+    error: failure.error,
     message: failure.messageKey,
     params: options.params,
     text: options.text,
