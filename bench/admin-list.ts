@@ -1,4 +1,4 @@
-// 4. The admin users list at 100 000 users (SPEC §9: 25 a page, fast at 100 000): the full
+// 4. The admin users list at 100 000 users (25 a page, fast at 100 000): the full
 // HTML page an admin's browser gets, one request at a time, p50 and p95. The baseline is the
 // host's own users query for the same page (the demo's listUsers, on a bare route): what any
 // admin list of these users costs before two-factor statuses are added.

@@ -91,7 +91,7 @@ export async function buildBaselineApp (config: AppConfig, { securityHeaders = f
     return { ok: true }
   })
 
-  // The single-use guard alone: the one conditional UPDATE a valid code costs (SPEC §2).
+  // The single-use guard alone: the one conditional UPDATE a valid code costs.
   const consumeStep = config.db.update(accounts).set({ lastUsedStep: sql`${sql.placeholder('step')}::bigint` })
     .where(and(eq(accounts.userId, sql.placeholder('userId')), or(isNull(accounts.lastUsedStep), lt(accounts.lastUsedStep, sql`${sql.placeholder('step')}::bigint`))))
     .returning({ userId: accounts.userId }).prepare('bench_consume_step')

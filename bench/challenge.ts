@@ -1,4 +1,4 @@
-// 2. Challenge throughput (SPEC §2, §5): POST /2fa/challenge, each request one real
+// 2. Challenge throughput: POST /2fa/challenge, each request one real
 // verification for its own user's pending sign-in, against a bare route that runs only the
 // single-use UPDATE (AccountsStore.consumeStep) for fresh users.
 //

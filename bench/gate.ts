@@ -1,4 +1,4 @@
-// 1. Gate overhead (SPEC §11): a signed-in session on a trivial route, the demo app with the
+// 1. Gate overhead: a signed-in session on a trivial route, the demo app with the
 // plugin against the same sessions without it. The plugin's security headers go on its own
 // pages by default; the demo as shipped puts them on every route (`helmet: 'app'`), which is
 // measured against the baseline plus the same headers, so the headers' cost is told from the

@@ -1,4 +1,4 @@
-// 3. Recovery-code cost (SPEC §4): one check is normalise, one HMAC per key, and one indexed
+// 3. Recovery-code cost: one check is normalise, one HMAC per key, and one indexed
 // UPDATE on (user_id, digest), so it must cost the same with 1 000 users (≈ 10 000 codes) as
 // with 100 000 (≈ 900 000 codes). Two databases hold the two sizes and the same 300 users with
 // the same kind of codes; the checks alternate between them in blocks, so that warm-up and

@@ -102,7 +102,7 @@ export async function demoAdminRoutes (app: FastifyInstance, deps: DemoAdminDeps
       return reply.code(409).send({ error: 'exists', message: 'That username is taken.' })
     }
     const created = await createUser({ username, password, role })
-    // SPEC §8: the plugin marks new admin accounts as required.
+    // The plugin marks new admin accounts as required.
     await app.twoFactor.onUserCreated(created.id)
     if (wantsJson(request.headers.accept)) return { id: created.id }
     return reply.redirect(`/admin/users/${encodeURIComponent(created.id)}?created=1`, 303)

@@ -1,4 +1,4 @@
-// The demo host app (SPEC §15): its own users table with scrypt passwords and its own
+// The demo host app: its own users table with scrypt passwords and its own
 // password-lockout counter, a login page, a dashboard and an admin page, using the plugin the
 // way an app owner would.
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
@@ -82,7 +82,7 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
       ])
       return { users, total: Number(total[0]?.n ?? 0) }
     },
-    // The host's password-lockout counter is cleared only once sign-in is complete (SPEC §5).
+    // The host's password-lockout counter is cleared only once sign-in is complete.
     async onSignedIn (userId) {
       await db.update(demoUsers).set({ failedLogins: 0, lockedUntil: null }).where(eq(demoUsers.id, userId))
     }
@@ -178,7 +178,7 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
     return { changed: true, otherSessionsEnded: ended, csrfToken: reply.generateCsrf() }
   })
 
-  // A sensitive page: step-up asks for a code entered in the last 10 minutes (SPEC §11).
+  // A sensitive page: step-up asks for a code entered in the last 10 minutes.
   app.get('/export', { config: { twoFactor: { freshWithin: '10m' } } }, async (request, reply) => {
     const user = await signedInUser(request)
     if (user === undefined) return reply.redirect('/login', 303)

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `two-factor`: the operator CLI (SPEC §14). Run it from the installed package (`npx two-factor`),
+// `two-factor`: the operator CLI. Run it from the installed package (`npx two-factor`),
 // or from source with `npm run two-factor -- <command>`.
 import { main } from './cli/main.ts'
 

@@ -114,7 +114,7 @@ export interface TwoFactorOptions {
   /** Per-IP rate limit on the plugin's POST routes; false to leave it to the host. */
   rateLimit?: RateLimitOptions | false
   /**
-   * Security headers with the plugin's CSP (helmet's headers, SPEC §12): `true` puts them on the
+   * Security headers with the plugin's CSP (helmet's headers): `true` puts them on the
    * plugin's own pages; `'app'` on every response of the host app too (unless the host has
    * registered @fastify/helmet); `false` leaves headers to the host. @default true
    */

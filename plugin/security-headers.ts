@@ -1,4 +1,4 @@
-// Security headers (SPEC §12): helmet's headers for the plugin's CSP, worked out once at startup.
+// Security headers: helmet's headers for the plugin's CSP, worked out once at startup.
 //
 // @fastify/helmet builds a new helmet middleware on every request (options checked again, the
 // CSP serialised again, two onRequest hooks). The headers depend only on the configuration, and
@@ -29,7 +29,7 @@ export function securityHeaders (options: object): Record<string, string> {
   return headers
 }
 
-/** The plugin's helmet options: a CSP with no inline script (SPEC §12), HSTS only over HTTPS. */
+/** The plugin's helmet options: a CSP with no inline script, HSTS only over HTTPS. */
 export function helmetOptions (secure: boolean): object {
   return {
     contentSecurityPolicy: {

@@ -1,4 +1,4 @@
-// Encryption of TOTP secrets at rest (SPEC §3). A database dump alone must not yield working
+// Encryption of TOTP secrets at rest. A database dump alone must not yield working
 // secrets, so each one is sealed with AES-256-GCM under a key that lives only in configuration.
 // The key id travels with the ciphertext so keys can rotate: old keys stay in the ring for
 // reading until `rotate-keys` has re-sealed everything under the current one.
@@ -6,7 +6,7 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
 
 const FORMAT_VERSION = 'v1'
 const KEY_BYTES = 32
-const IV_BYTES = 12 // the GCM nonce size that needs no extra hashing, and what SPEC §3 names
+const IV_BYTES = 12 // the GCM nonce size that needs no extra hashing
 const TAG_BYTES = 16
 const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/
 // Standard or URL-safe alphabet, optional padding. Buffer.from(…, 'base64') skips junk

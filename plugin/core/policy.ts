@@ -1,4 +1,4 @@
-// Who must use 2FA (SPEC §8), as a pure function of the user, their roles, the admin's
+// Who must use 2FA, as a pure function of the user, their roles, the admin's
 // settings and the time. The sign-in flow, the settings page and the admin list all ask here,
 // so they can never disagree about a user.
 
@@ -117,7 +117,7 @@ export function normalisePolicy (value: unknown, fallback: PolicySettings = DEFA
 export type SignInStep = 'signed-in' | 'pending' | 'pending-setup'
 
 /**
- * Where a sign-in goes after the password (SPEC §5): an enrolled user is always asked for a
+ * Where a sign-in goes after the password: an enrolled user is always asked for a
  * code, whatever the policy; a user who must enrol but hasn't gets the wizard; anyone else is in.
  */
 export function signInStep (requirement: Requirement, enrolled: boolean): SignInStep {

@@ -1,4 +1,4 @@
-// Recovery codes (SPEC §4): the way back in when the authenticator is lost. Generated here,
+// Recovery codes: the way back in when the authenticator is lost. Generated here,
 // shown once, and from then on known to the server only as peppered HMAC digests, so neither a
 // database dump nor a look at the session store reveals a usable code.
 import { createHmac, randomBytes } from 'node:crypto'
@@ -16,8 +16,8 @@ const MAX_RAW_RECOVERY_CODE_LENGTH = 64
 
 /**
  * What lookups digest when the input was malformed, so that such input costs the same HMACs
- * and the same database query as a real code and the response time does not tell the two apart
- * (SPEC §4). It has the shape of a normalised code but contains `U`, which is outside the
+ * and the same database query as a real code and the response time does not tell the two apart.
+ * It has the shape of a normalised code but contains `U`, which is outside the
  * alphabet: generateRecoveryCodes can never produce it and normaliseRecoveryCode never returns
  * it, so it cannot match a stored digest.
  */

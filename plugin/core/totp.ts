@@ -1,4 +1,4 @@
-// One-time codes: RFC 4226 (HOTP) and RFC 6238 (TOTP), SPEC §2. Pure functions over node:crypto
+// One-time codes: RFC 4226 (HOTP) and RFC 6238 (TOTP). Pure functions over node:crypto
 // so the arithmetic can be checked against the RFC vectors without a database or a server.
 // Replay protection (one use per time step) is NOT here: it needs an atomic compare-and-set on
 // the account row, which the caller does with the step that verifyTotp returns.

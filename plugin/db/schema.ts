@@ -36,7 +36,7 @@ export const accounts = twoFactorSchema.table('accounts', {
   period: integer('period'),
   /** Admin requirement: null = never decided (the admin default applies lazily), else explicit. */
   required: boolean('required'),
-  /** Highest TOTP time step ever accepted: the single-use guard (SPEC §2). */
+  /** Highest TOTP time step ever accepted: the single-use guard. */
   lastUsedStep: bigint('last_used_step', { mode: 'number' }),
   failedAttempts: integer('failed_attempts').notNull().default(0),
   lockedUntil: at('locked_until'),

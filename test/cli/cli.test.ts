@@ -1,4 +1,4 @@
-// The operator CLI (SPEC §14) run as a child process, as an operator runs it, against a test
+// The operator CLI run as a child process, as an operator runs it, against a test
 // database: a PGlite folder in a temporary directory (the app closes it while the CLI runs, as
 // an operator must stop the demo), or a fresh database on the real server when DATABASE_URL is
 // set. Users are enrolled through the demo app's pages, changed by the CLI, then sign in again.

@@ -1,4 +1,4 @@
-// The audit log view (SPEC §9, §10): newest first, filtered by user, type and time, paged with a
+// The audit log view: newest first, filtered by user, type and time, paged with a
 // cursor that loses nothing when many events share a millisecond; and the alert hook that fires
 // when one account sees more than the threshold of failed codes in the window.
 import t from 'tap'

@@ -1,4 +1,4 @@
-// The policy form (SPEC §8, §9) and what it does to sign-in: "require for everyone" is refused
+// The policy form and what it does to sign-in: "require for everyone" is refused
 // while the acting admin has no 2FA; once on, users get the wizard with "Skip for now" and the
 // days left during grace, and no skip after it; exempt roles, required roles and allowSkip.
 import t from 'tap'

@@ -1,4 +1,4 @@
-// The admin users list at 100 000 users (SPEC §9): every page's statuses come from ONE statement
+// The admin users list at 100 000 users: every page's statuses come from ONE statement
 // on the plugin's tables, whichever page and filter; the statements are counted with a drizzle
 // logger on the same connection. Timings are printed for the benchmarks issue, not asserted.
 import t from 'tap'

@@ -1,4 +1,4 @@
-// The admin panel (SPEC §9, §16): only admins get in; each row action swaps just its row and is
+// The admin panel: only admins get in; each row action swaps just its row and is
 // audited with the acting admin; turning a requirement off clears the user's 2FA; a reset forces
 // re-enrolment; unlock clears a lock. One harness for the file: the steps build on each other.
 import t from 'tap'

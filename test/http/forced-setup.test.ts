@@ -1,4 +1,4 @@
-// Required but not enrolled (SPEC §5, §6, §8): the wizard opens at sign-in; "Skip for now" only
+// Required but not enrolled: the wizard opens at sign-in; "Skip for now" only
 // where policy allows, logged, and the wizard returns at the next sign-in. The host's
 // password-lockout counter is cleared only when sign-in completes.
 import t from 'tap'

@@ -1,4 +1,4 @@
-// The gate (SPEC §11): a half-signed-in session reaches nothing of the host's, whatever the
+// The gate: a half-signed-in session reaches nothing of the host's, whatever the
 // method or the client, and the session id changes when the pending state starts and again
 // when sign-in completes.
 import t from 'tap'

@@ -1,4 +1,4 @@
-// Bad input gets a clear 4xx and loses nothing (SPEC §2, §12): missing fields, arrays,
+// Bad input gets a clear 4xx and loses nothing: missing fields, arrays,
 // objects, wrong lengths, full-width digits and huge strings, as forms and as JSON.
 import t from 'tap'
 import { createHarness, enrol, PASSWORDS, passwordStep } from '../helpers/demo.ts'

@@ -1,4 +1,4 @@
-// Nothing secret at rest or in logs (SPEC §3, §4, §10): a dump of every row of the
+// Nothing secret at rest or in logs: a dump of every row of the
 // `two_factor` schema and the captured log of a whole flow hold neither the base32 secret nor
 // any recovery code (in any spelling), nor passwords or session ids.
 import t from 'tap'

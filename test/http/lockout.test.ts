@@ -1,4 +1,4 @@
-// The per-account failure counter (SPEC §5): 5 failures lock the second factor for 15 minutes,
+// The per-account failure counter: 5 failures lock the second factor for 15 minutes,
 // doubling; a new password sign-in does not reset it; while locked the right code gets the
 // same answer as a wrong one.
 import t from 'tap'

@@ -1,5 +1,5 @@
 // Bad plugin options fail `app.ready()` with a message naming the option (STYLE: options are
-// checked once at register time), and so do missing or malformed keys (SPEC §3).
+// checked once at register time), and so do missing or malformed keys.
 import t from 'tap'
 import Fastify from 'fastify'
 import twoFactor, { Keyring, type TwoFactorOptions } from '../../plugin/index.ts'

@@ -1,4 +1,4 @@
-// Single use (SPEC §2, §4): a TOTP code's step and a recovery code each sign in once, even
+// Single use: a TOTP code's step and a recovery code each sign in once, even
 // when many pending sessions submit the same one at the same moment.
 import t from 'tap'
 import { codeFor, createHarness, enrol, PASSWORDS, passwordStep } from '../helpers/demo.ts'

@@ -1,4 +1,4 @@
-// Security headers (SPEC §12): helmet's headers with the plugin's CSP, worked out once at startup
+// Security headers: helmet's headers with the plugin's CSP, worked out once at startup
 // (plugin/security-headers.ts) rather than by @fastify/helmet on each request. By default on the
 // plugin's pages only; with `helmet: 'app'` (as the demo app runs) on every response of the host
 // too; HSTS and upgrade-insecure-requests only when the cookies are secure; none of it when the

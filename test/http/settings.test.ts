@@ -1,4 +1,4 @@
-// Self-service settings (SPEC §7) at the HTTP level, as a browser and an API client use them:
+// Self-service settings at the HTTP level, as a browser and an API client use them:
 // every action, its refusals (wrong password 422, policy 409) leaving everything as it was,
 // regeneration invalidating the old set at once, the low-codes warning, and the audit trail.
 import t from 'tap'
@@ -112,7 +112,7 @@ t.test('turn off: a wrong password is 422 and changes nothing; the right one cle
 t.test('turn off while policy requires 2FA: 409, the page says why and who can lift it, nothing changed', async (t) => {
   const { client: admin } = await enrol(h, 'admin', PASSWORD)
   const page = await admin.get('/2fa/settings')
-  // New admin accounts get the per-user requirement by default (SPEC §8).
+  // New admin accounts get the per-user requirement by default.
   t.match(page.body, /<dd id="tf-required">Yes \(for this account by an admin\)<\/dd>/)
   t.match(page.body, /id="tf-disable-refused">Two-factor authentication is required for your account \(for this account by an admin\), so it can’t be turned off here\. An administrator can lift the requirement\./)
   t.notMatch(page.body, /action="\/2fa\/disable"/, 'no form that can only fail')

@@ -1,4 +1,4 @@
-// Fail closed (SPEC §13): when the database goes away, sign-in answers 503 and nobody is signed
+// Fail closed: when the database goes away, sign-in answers 503 and nobody is signed
 // in by the error; each enrolment step is one transaction, so a failure half-way leaves
 // nothing half-written; and service resumes by itself when the database returns.
 //

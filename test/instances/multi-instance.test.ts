@@ -1,4 +1,4 @@
-// Several app instances behind a load balancer (SPEC §13): two processes on their own ports,
+// Several app instances behind a load balancer: two processes on their own ports,
 // sharing one real Postgres (accounts, recovery codes, sessions in the plugin's store) and
 // one Redis (@fastify/rate-limit's store). A browser may reach either on any request. The
 // single-use, lockout, session and rate-limit rules must hold across them.

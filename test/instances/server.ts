@@ -1,7 +1,7 @@
 // One app instance for the multi-instance test: the demo app on a real Postgres, with the
 // plugin's Postgres session store and @fastify/rate-limit counting in Redis, on its own port.
 // Several of these, given the same database, keys, session secret and Redis, are the
-// deployment of SPEC §13. It prints one line, `listening <port>`, once it serves.
+// deployment of. It prints one line, `listening <port>`, once it serves.
 import { Redis } from 'ioredis'
 import { buildDemoApp } from '../../demo-app/app.ts'
 import { openDatabase } from '../../demo-app/database.ts'

@@ -1,4 +1,4 @@
-// Attack: someone who has the password guesses the second factor (SPEC §5, §13). The
+// Attack: someone who has the password guesses the second factor. The
 // per-account counter in the database is the wall: 5 failures lock, locks double up to 24
 // hours, nothing the attacker controls (session, IP, a fresh password sign-in, the kind of
 // code) resets it, and while locked the answer says nothing about the code. The per-IP rate

@@ -1,5 +1,5 @@
 // Attack: make a signed-in (or half-signed-in) browser send a request it did not mean to
-// (SPEC §12). Every state-changing route, found with an `onRoute` hook so that routes added
+//. Every state-changing route, found with an `onRoute` hook so that routes added
 // later are covered too, is sent forged requests from every session state; none changes
 // anything. And no GET changes anything that matters, whatever its query says.
 import t from 'tap'
@@ -127,7 +127,7 @@ t.test('CSRF', async (t) => {
 
   t.test('no GET changes state, whatever its query asks', async (t) => {
     const gets = [...new Set(routes.filter((r) => r.method === 'GET').map((r) => r.url))]
-    // The one GET with a side effect by design (SPEC §16): the wizard's first step creates or
+    // The one GET with a side effect by design: the wizard's first step creates or
     // resumes a *pending* secret, which changes nothing until a code confirms it.
     const wizard = new Set(['/2fa/setup', '/2fa/setup/confirm'])
     const query = '?password=x&required=false&requireAll=true&code=123456&reason=x&_method=POST'

@@ -1,4 +1,4 @@
-// Attack: reach a protected route with a half-signed-in session (SPEC §5, §11).
+// Attack: reach a protected route with a half-signed-in session.
 //
 // The routes are not listed by hand: every route the app registers (the host's, the plugin's,
 // and any added later such as the admin panel) is collected with an `onRoute` hook, and each is

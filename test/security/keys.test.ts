@@ -1,4 +1,4 @@
-// Attack (or accident) on the keys (SPEC §3): rotate to a new key while users keep signing in,
+// Attack (or accident) on the keys: rotate to a new key while users keep signing in,
 // then re-seal; start an instance with a key that did not seal the secrets. Several apps share
 // one database here, as instances of one deployment would, each started with its own ring.
 import t from 'tap'

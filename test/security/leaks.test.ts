@@ -1,5 +1,5 @@
 // Attack: read secrets from where they should never be — logs, the session store, audit events,
-// error pages, URLs, caches (SPEC §3, §4, §10, §12). A whole scripted run (enrol, sign in every
+// error pages, URLs, caches. A whole scripted run (enrol, sign in every
 // way, fail every way, regenerate, disable, re-enrol, lock out, admin actions, password change,
 // JSON and htmx clients) is recorded request by request, then searched for every secret it used.
 import t, { type Test } from 'tap'

@@ -1,6 +1,6 @@
 // Attack: ride on a session — fix its id before sign-in, keep an old one after, read the
 // cookie from script or over plain HTTP, or stay signed in after the factor changed
-// (SPEC §5, §7, §12).
+//.
 import t from 'tap'
 import { eq } from 'drizzle-orm'
 import type { LightMyRequestResponse, RouteOptions } from 'fastify'

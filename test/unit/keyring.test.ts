@@ -1,4 +1,4 @@
-// Sealing of TOTP secrets (SPEC §3): the round trip, the user binding, rotation, and that bad
+// Sealing of TOTP secrets: the round trip, the user binding, rotation, and that bad
 // configuration stops startup with a message that helps without leaking key material.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'

@@ -1,4 +1,4 @@
-// SPEC §8 as a table: every combination of the rule that names the user × enrolled × where we
+// as a table: every combination of the rule that names the user × enrolled × where we
 // are in the "require for everyone" grace period × exempt role × allowSkip, checked against the
 // spec's words, which are written out plainly below rather than copied from the implementation.
 import t from 'tap'

@@ -1,4 +1,4 @@
-// Recovery codes (SPEC §4): their shape and entropy, lenient-but-strict input, and digests
+// Recovery codes: their shape and entropy, lenient-but-strict input, and digests
 // bound to the user and the pepper.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'

@@ -1,4 +1,4 @@
-// TOTP/HOTP against the RFC vectors, plus the behaviour SPEC §2 adds on top: the window,
+// TOTP/HOTP against the RFC vectors, plus the behaviour adds on top: the window,
 // strict input parsing, the clock-drift hint and the otpauth URI the QR code carries.
 import t from 'tap'
 import { HOTP, Secret, TOTP, URI } from 'otpauth'
