@@ -1,4 +1,4 @@
-// Attack: send whatever a parser might choke on ( input, §12 errors, §13 fail closed).
+// Attack: send whatever a parser might choke on (input checks, errors, fail closed).
 // fast-check generates bodies, content types, headers and path parameters for every route the
 // app registers (collected with `onRoute`), from sessions in every sign-in state, each holding
 // a valid CSRF token so the input reaches the handlers. Properties: never a 5xx, and input that

@@ -1,5 +1,5 @@
 // Attack: finish one user's sign-in with another user's factor, with a stale half-signed-in
-// session, or with a body shaped to confuse the parser ( input, §5 pending state).
+// session, or with a body shaped to confuse the parser (input checks, the pending state).
 import t from 'tap'
 import type { Client } from '../helpers/client.ts'
 import { codeFor, createHarness, enrol, PASSWORDS, passwordStep } from '../helpers/demo.ts'

@@ -1,5 +1,5 @@
 // Attack: use one code twice, by replaying it later or by racing many submissions at once
-// ( single use, §4 recovery codes, §5 failure counter). On a real Postgres the 50
+// (single use, recovery codes, the failure counter). On a real Postgres the 50
 // requests run on 20 connections at once; on PGlite they interleave on one.
 import t from 'tap'
 import { and, eq } from 'drizzle-orm'
