@@ -12,6 +12,7 @@ import { expectPositionals, type CommandName, type ParsedArgs } from './args.ts'
 import { CliFailure, UsageError } from './errors.ts'
 import type { Core } from '../services/core.ts'
 import { CLI_ACTOR, CLI_CONTEXT } from './service.ts'
+import { terminalText } from './terminal-text.ts'
 
 export interface CommandContext {
   db: TwoFactorDatabase
@@ -51,8 +52,9 @@ function statusOfFacts (facts: AccountFacts, now: Date): UserStatus {
 
 function policyNote (policy: PolicySettings): string | null {
   const rules: string[] = []
-  if (policy.requireAll) rules.push('"require for everyone"' + (policy.exemptRoles.length > 0 ? ` (exempt: ${policy.exemptRoles.join(', ')})` : ''))
-  if (policy.requiredRoles.length > 0) rules.push(`roles ${policy.requiredRoles.join(', ')}`)
+  const roles = (names: readonly string[]) => names.map(terminalText).join(', ')
+  if (policy.requireAll) rules.push('"require for everyone"' + (policy.exemptRoles.length > 0 ? ` (exempt: ${roles(policy.exemptRoles)})` : ''))
+  if (policy.requiredRoles.length > 0) rules.push(`roles ${roles(policy.requiredRoles)}`)
   if (rules.length === 0) return null
   return `Note: the policy also requires 2FA by ${rules.join(' and ')}; that depends on the app's user data, so the admin panel shows it, not this list.`
 }
@@ -66,7 +68,9 @@ function unknownUser (userId: string): CliFailure {
   return new CliFailure(`The two-factor tables have no record of user "${userId}". Give the user id as the app stores it (not a display name); "two-factor list" shows the ids it knows.`)
 }
 
-function padTable (rows: string[][]): string[] {
+/** Aligned columns. Cells are escaped first, so the widths are those of what is printed. */
+function padTable (table: string[][]): string[] {
+  const rows = table.map((r) => r.map(terminalText))
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   return rows.map((r) => r.map((cell, i) => i === r.length - 1 ? cell : cell.padEnd(widths[i]!)).join('  ').trimEnd())
 }
@@ -167,7 +171,7 @@ const status: Command<{ userId: string }> = {
     ]).join('\n'))
     if (recent.events.length > 0) {
       ctx.out('\nRecent events:')
-      for (const e of recent.events) ctx.out(`  ${utc(e.at)}  ${e.type}${e.actor !== null && e.actor !== userId ? ` (by ${e.actor})` : ''}`)
+      for (const e of recent.events) ctx.out(`  ${utc(e.at)}  ${terminalText(e.type)}${e.actor !== null && e.actor !== userId ? ` (by ${terminalText(e.actor)})` : ''}`)
     }
     const note = policyNote(policy)
     if (note !== null) ctx.out(`\n${note}`)
@@ -185,17 +189,18 @@ const requireCommand: Command<{ userId: string, on: boolean }> = {
   },
   async run ({ userId, on }, ctx) {
     const { facts } = await factsOf(ctx, userId)
+    const shown = terminalText(userId)
     const codesBefore = on ? 0 : await ctx.core.stores.recovery.remaining(userId)
     await ctx.core.services.admin.setRequired(userId, on, CLI_CONTEXT)
     if (ctx.json) {
       ctx.out(JSON.stringify({ userId, required: on, cleared: !on && (facts.enrolled || facts.pendingEnrolment) }))
       return 0
     }
-    if (!facts.seen) ctx.err(`Note: no sign-in by "${userId}" is recorded yet; the setting applies when a user with this id signs in.`)
+    if (!facts.seen) ctx.err(`Note: no sign-in by "${shown}" is recorded yet; the setting applies when a user with this id signs in.`)
     if (on) {
-      ctx.out(`${userId}: two-factor is now required${facts.enrolled ? ' (already set up)' : '; they set it up at their next sign-in'}.`)
+      ctx.out(`${shown}: two-factor is now required${facts.enrolled ? ' (already set up)' : '; they set it up at their next sign-in'}.`)
     } else {
-      ctx.out(`${userId}: two-factor is no longer required by an admin.` +
+      ctx.out(`${shown}: two-factor is no longer required by an admin.` +
         (facts.enrolled || facts.pendingEnrolment ? ` Their authenticator and ${codesBefore} unused recovery code${codesBefore === 1 ? '' : 's'} were cleared and their sessions ended.` : ''))
     }
     return 0
@@ -220,9 +225,10 @@ const reset: Command<{ userId: string, reason: string }> = {
       ctx.out(JSON.stringify({ userId, reset: true, wasEnrolled: facts.enrolled }))
       return 0
     }
+    const shown = terminalText(userId)
     ctx.out(facts.enrolled
-      ? `${userId}: two-factor was reset. Their secret and recovery codes are gone and their sessions ended; they sign in with their password${facts.required === true ? ' and set up two-factor again' : ''}.`
-      : `${userId}: had no active two-factor; anything pending was cleared.`)
+      ? `${shown}: two-factor was reset. Their secret and recovery codes are gone and their sessions ended; they sign in with their password${facts.required === true ? ' and set up two-factor again' : ''}.`
+      : `${shown}: had no active two-factor; anything pending was cleared.`)
     return 0
   }
 }
@@ -240,7 +246,7 @@ const unlock: Command<{ userId: string }> = {
     const wasLocked = facts.lockedUntil !== null && facts.lockedUntil > new Date()
     if (wasLocked) await ctx.core.services.admin.unlock(userId, CLI_CONTEXT)
     if (ctx.json) ctx.out(JSON.stringify({ userId, unlocked: wasLocked }))
-    else ctx.out(wasLocked ? `${userId}: unlocked.` : `${userId} is not locked; nothing to do.`)
+    else ctx.out(wasLocked ? `${terminalText(userId)}: unlocked.` : `${terminalText(userId)} is not locked; nothing to do.`)
     return 0
   }
 }
@@ -272,22 +278,22 @@ const rotate: Command<{ batchSize: number | undefined }> = {
 }
 
 function printRotation (report: RotationReport, keyring: Keyring, ms: number, ctx: CommandContext): void {
-  ctx.out(`Re-sealed ${report.secrets} secret${report.secrets === 1 ? '' : 's'} and ${report.pendingSecrets} pending setup${report.pendingSecrets === 1 ? '' : 's'} under key "${report.currentKeyId}" in ${ms} ms (${report.batches} batch${report.batches === 1 ? '' : 'es'}).`)
+  ctx.out(`Re-sealed ${report.secrets} secret${report.secrets === 1 ? '' : 's'} and ${report.pendingSecrets} pending setup${report.pendingSecrets === 1 ? '' : 's'} under key "${terminalText(report.currentKeyId)}" in ${ms} ms (${report.batches} batch${report.batches === 1 ? '' : 'es'}).`)
   if (report.changedMeanwhile > 0) ctx.out(`${report.changedMeanwhile} changed while rotating and were left as the app wrote them.`)
   for (const failure of report.failures) {
     const why = failure.reason === 'unknown-key'
       ? 'sealed under a key that is not in TWO_FACTOR_KEYS (add the old key after the new one)'
       : 'could not be decrypted (damaged or altered); reset this user'
-    ctx.err(`Failed: ${failure.userId} (${failure.column}): ${why}.`)
+    ctx.err(`Failed: ${terminalText(failure.userId)} (${failure.column}): ${why}.`)
   }
   if (report.remaining > 0) ctx.out(`${report.remaining} account${report.remaining === 1 ? '' : 's'} still hold a secret under an older key.`)
   const old = Object.entries(report.recoveryCodesByOldKey)
   if (old.length > 0) {
-    ctx.out(`Unused recovery codes made under older keys: ${old.map(([id, n]) => `${n} under "${id}"`).join(', ')}. ` +
+    ctx.out(`Unused recovery codes made under older keys: ${old.map(([id, n]) => `${n} under "${terminalText(id)}"`).join(', ')}. ` +
       'Keep those keys in TWO_FACTOR_KEYS (after the current one) until their owners regenerate their codes.')
   } else if (report.remaining === 0) {
     const others = keyring.keyIds.filter((id) => id !== report.currentKeyId)
-    if (others.length > 0) ctx.out(`Nothing uses ${others.map((id) => `"${id}"`).join(', ')} any more: ${others.length === 1 ? 'it' : 'they'} may be removed from TWO_FACTOR_KEYS.`)
+    if (others.length > 0) ctx.out(`Nothing uses ${others.map((id) => `"${terminalText(id)}"`).join(', ')} any more: ${others.length === 1 ? 'it' : 'they'} may be removed from TWO_FACTOR_KEYS.`)
   }
 }
 

@@ -6,6 +6,7 @@ import { openConnection, loadKeyring, type CliEnv, type Connection } from './con
 import { CliFailure, describeDatabaseError, UsageError } from './errors.ts'
 import { COMMAND_HELP, OVERVIEW } from './help.ts'
 import { createCliCore, stderrLogger } from './service.ts'
+import { terminalText } from './terminal-text.ts'
 
 export interface CliIo extends CliEnv {
   stdout: (text: string) => void
@@ -13,6 +14,7 @@ export interface CliIo extends CliEnv {
 }
 
 export async function main (argv: readonly string[], io: CliIo): Promise<number> {
+  dropOutputToClosedPipes()
   const out = (line: string) => io.stdout(line + '\n')
   const err = (line: string) => io.stderr(line + '\n')
 
@@ -28,7 +30,8 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
     input = COMMAND_TABLE[args.command].parse(args)
   } catch (error) {
     if (!(error instanceof UsageError)) throw error
-    err(`two-factor: ${error.message}`)
+    // Messages quote what was typed (an unknown command, an unexpected argument).
+    err(`two-factor: ${terminalText(error.message)}`)
     err(error.command === undefined ? 'See: two-factor --help' : `See: two-factor ${error.command} --help`)
     return 2
   }
@@ -51,7 +54,8 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
       json: args.json
     })
   } catch (error) {
-    err(`two-factor: ${failureMessage(error)}`)
+    // Messages quote user ids, paths and what the driver said.
+    err(`two-factor: ${terminalText(failureMessage(error))}`)
     return 1
   } finally {
     await connection?.close().catch(() => {})
@@ -76,4 +80,22 @@ function failureMessage (error: unknown): string {
   if (database !== null) return database
   const e = error as Error
   return `failed unexpectedly (${e?.name ?? 'error'}). Nothing was changed after that point.`
+}
+
+/**
+ * `two-factor list | head -1`: once the reader of a pipe has gone, the next write to it fails
+ * with EPIPE, which node reports as an 'error' event on process.stdout (or stderr), and with no
+ * listener that ends the process with a stack trace. Output with nowhere to go is dropped
+ * instead (node discards writes to the closed stream): the command runs to its end, closes its
+ * database as usual and exits with its own code. Any other write error still ends the process.
+ * The bin entry hands main the process's streams, so main sets this up; once per process.
+ */
+function dropOutputToClosedPipes (): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (!stream.listeners('error').includes(ignoreClosedPipe)) stream.on('error', ignoreClosedPipe)
+  }
+}
+
+function ignoreClosedPipe (error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE') throw error
 }

@@ -2,6 +2,7 @@
 // Eta, the security headers, the input checks, one error handler, and the routes.
 import view from '@fastify/view'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify'
+import fp from 'fastify-plugin'
 import type { ResolvedOptions } from '../options.ts'
 import { securityHeadersHook } from '../security-headers.ts'
 import { createEta } from '../views/eta.ts'
@@ -41,7 +42,7 @@ export interface PagesOptions {
   onReady: (render: RenderTemplate, askForStepUp: (request: FastifyRequest, reply: FastifyReply, stepUpReturnTo: string | undefined) => Promise<unknown>) => void
 }
 
-export async function pagesPlugin (pages: FastifyInstance, { ctx, assets, onReady }: PagesOptions): Promise<void> {
+async function pages (pages: FastifyInstance, { ctx, assets, onReady }: PagesOptions): Promise<void> {
   const { options, renderer } = ctx
   await pages.register(view, {
     engine: { eta: createEta(options.templatesDir) },
@@ -74,3 +75,14 @@ export async function pagesPlugin (pages: FastifyInstance, { ctx, assets, onRead
     async (request, reply, stepUpReturnTo) => await askForStepUp(request, reply, { prefix: options.prefix, prompt, stepUpReturnTo, message: ctx.t(request)('error.step_up_required') })
   )
 }
+
+/**
+ * Encapsulated (its hooks, error handler and view stay under the prefix), and checked to come
+ * after the web plumbing it needs.
+ */
+export const pagesPlugin = fp(pages, {
+  name: 'fastify-two-factor-pages',
+  fastify: '5.x',
+  encapsulate: true,
+  dependencies: ['@fastify/cookie', '@fastify/session', '@fastify/csrf-protection']
+})

@@ -18,7 +18,7 @@ export const returnToField = Type.String({ maxLength: 2048, description: 'A path
 
 export const csrfToken = Type.String({ description: 'The CSRF token for the session as it is after this request.' })
 export const next = Type.String({ description: 'Where to go next: a path on this site.' })
-export const signInState = Type.Union([Type.Literal('anonymous'), Type.Literal('pending'), Type.Literal('pending-setup'), Type.Literal('signed-in')])
+export const signInState = Type.Enum(['anonymous', 'pending', 'pending-setup', 'signed-in'], { description: 'Where the session stands in the sign-in.' })
 
 /** A JSON answer that sends the client on (the JSON form of a redirect). */
 export const movedOn = Type.Object({ state: Type.Optional(signInState), next, csrfToken }, { additionalProperties: true })

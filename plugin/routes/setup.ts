@@ -26,7 +26,7 @@ const enrolmentJson = Type.Object({
   digits: Type.Integer(),
   expiresAt: Type.String({ format: 'date-time', description: 'When this pending secret lapses (15 minutes after it was made).' }),
   replacing: Type.Boolean({ description: 'True when confirming replaces an active authenticator (then `password` or `currentCode` is asked).' }),
-  reauthentication: Type.Union([Type.Literal('password'), Type.Literal('currentCode'), Type.Null()]),
+  reauthentication: Type.Union([Type.Enum(['password', 'currentCode']), Type.Null()], { description: 'What a replacement asks for besides the code.' }),
   csrfToken
 })
 

@@ -27,7 +27,7 @@ const rowJson = Type.Object({
   id: Type.String(),
   label: Type.String(),
   known: Type.Boolean({ description: 'False when the app no longer has this user.' }),
-  status: Type.Union(['enrolled', 'awaiting', 'not-required', 'locked'].map((s) => Type.Literal(s))),
+  status: Type.Enum(['enrolled', 'awaiting', 'not-required', 'locked']),
   required: Type.Boolean(),
   requiredFlag: Type.Union([Type.Boolean(), Type.Null()], { description: 'The admin’s flag: null while nobody decided.' }),
   requiredBy: Type.Union([Type.String(), Type.Null()]),
