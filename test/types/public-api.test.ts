@@ -26,17 +26,17 @@ import twoFactor, {
 t.test('the public surface types', async (t) => {
   const app = Fastify()
   // The decorators are typed on the host's own instance, request and route config.
-  expectTypeOf(app.twoFactor).toEqualTypeOf<TwoFactorApi>()
-  expectTypeOf(app.twoFactor.status).returns.resolves.toEqualTypeOf<TwoFactorStatus>()
-  expectTypeOf(app.twoFactor.setRequired).parameter(2).toEqualTypeOf<ActorContext>()
-  expectTypeOf(app.twoFactor.reset).parameter(1).toMatchTypeOf<{ actor: string, reason: string }>()
+  expectTypeOf<typeof app.twoFactor>().toEqualTypeOf<TwoFactorApi>()
+  expectTypeOf<TwoFactorApi['status']>().returns.resolves.toEqualTypeOf<TwoFactorStatus>()
+  expectTypeOf<TwoFactorApi['setRequired']>().parameter(2).toEqualTypeOf<ActorContext>()
+  expectTypeOf<TwoFactorApi['reset']>().parameter(1).toMatchTypeOf<{ actor: string, reason: string }>()
   expectTypeOf<FastifyRequest['twoFactor']['state']>().toEqualTypeOf<RequestStateName>()
   expectTypeOf<FastifyRequest['twoFactor']['userId']>().toEqualTypeOf<string | null>()
   expectTypeOf<FastifyRequest['twoFactor']['startLogin']>().returns.resolves.toEqualTypeOf<StartLoginResult>()
   expectTypeOf<StartLoginResult['state']>().toEqualTypeOf<'pending' | 'pending-setup' | 'signed-in'>()
   expectTypeOf<RouteTwoFactorConfig>().toEqualTypeOf<false | { signedIn?: boolean, freshWithin?: string, stepUpReturnTo?: string }>()
   app.get('/money', { config: { twoFactor: { freshWithin: '10m' } } }, async (request: FastifyRequest, reply: FastifyReply) => {
-    expectTypeOf(request.twoFactor.endOtherSessions).returns.resolves.toBeNumber()
+    expectTypeOf<typeof request.twoFactor.endOtherSessions>().returns.resolves.toBeNumber()
     return reply.send({ user: request.twoFactor.userId })
   })
   // @ts-expect-error a route config is checked: freshWithin is a string like "10m"
