@@ -5,6 +5,7 @@ import type { FastifyRequest } from 'fastify'
 import type { TwoFactorDatabase } from './db/database.ts'
 import { missingIndexMethods, type TwoFactorSessionStore } from './db/session-store.ts'
 import { parseDuration } from './core/duration.ts'
+import { isFolder } from './views/eta.ts'
 import type { TotpAlgorithm } from './core/totp.ts'
 import type { TwoFactorEvent, TwoFactorAlert } from './services/audit.ts'
 
@@ -252,7 +253,9 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
   for (const flag of ['allowSkip', 'migrate', 'requireSignIn'] as const) {
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') throw new OptionsError(flag, 'must be a boolean')
   }
-  if (o.templatesDir !== undefined && typeof o.templatesDir !== 'string') throw new OptionsError('templatesDir', 'must be a folder path')
+  if (o.templatesDir !== undefined && (typeof o.templatesDir !== 'string' || !isFolder(o.templatesDir))) {
+    throw new OptionsError('templatesDir', `must be a folder that exists; ${JSON.stringify(o.templatesDir)} is not one`)
+  }
 
   let rateLimit: ResolvedOptions['rateLimit'] = false
   if (o.rateLimit !== false) {

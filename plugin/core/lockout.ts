@@ -1,5 +1,7 @@
 // How guessing is bounded: the per-account lockout and the per-prompt attempts. The numbers
-// live in the options; the arithmetic on them lives here, and only here.
+// live in the options; the arithmetic on them lives here (the lock's length, which doubles with
+// each lockout up to the maximum, is worked out by the failure counter's own UPDATE, in
+// db/accounts-store.ts, so that concurrent failures can't disagree about it).
 
 export interface LockoutRule {
   /** Consecutive failures that start a lockout. */
@@ -8,11 +10,6 @@ export interface LockoutRule {
   baseMs: number
   /** The longest a lockout can be, ms. */
   maxMs: number
-}
-
-/** The length of the lockout that follows `previousLockouts` earlier ones. */
-export function lockoutLength (rule: LockoutRule, previousLockouts: number): number {
-  return Math.min(rule.baseMs * 2 ** previousLockouts, rule.maxMs)
 }
 
 /** Attempts a code prompt has left after `used` of `allowed`. */

@@ -113,19 +113,3 @@ export function normalisePolicy (value: unknown, fallback: PolicySettings = DEFA
     allowSkip: typeof v.allowSkip === 'boolean' ? v.allowSkip : fallback.allowSkip
   }
 }
-
-export type SignInStep = 'signed-in' | 'pending' | 'pending-setup'
-
-/**
- * Where a sign-in goes after the password: an enrolled user is always asked for a
- * code, whatever the policy; a user who must enrol but hasn't gets the wizard; anyone else is in.
- */
-export function signInStep (requirement: Requirement, enrolled: boolean): SignInStep {
-  if (enrolled) return 'pending'
-  return requirement.required ? 'pending-setup' : 'signed-in'
-}
-
-/** Whether the wizard may offer "Skip for now": only to a user who is not enrolled yet. */
-export function skipOffered (requirement: Requirement, enrolled: boolean): boolean {
-  return !enrolled && requirement.required && requirement.canSkip
-}

@@ -7,11 +7,26 @@ import {
   describeRequirement,
   evaluatePolicy,
   normalisePolicy,
-  signInStep,
-  skipOffered,
   type PolicySettings,
-  type PolicySubject
+  type PolicySubject,
+  type Requirement
 } from '../../plugin/core/policy.ts'
+import { transition, type AccountNow } from '../../plugin/core/sign-in.ts'
+
+const LIFETIMES = { pendingMs: 300_000, setupMs: 900_000 }
+
+/** Where the sign-in state machine takes a password sign-in of an account with this requirement. */
+function signInStep (requirement: Requirement, enrolled: boolean): string | undefined {
+  const account: AccountNow = { enrolled, enrolmentId: enrolled ? 'e1' : null, required: requirement.required, canSkip: requirement.canSkip }
+  return transition(null, { type: 'password', userId: 'u', now: NOW.getTime(), challengeId: 'c', lifetimes: LIFETIMES }, account).next?.state
+}
+
+/** Whether "Skip for now" signs the forced wizard in. */
+function skipOffered (requirement: Requirement, enrolled: boolean): boolean {
+  const account: AccountNow = { enrolled, enrolmentId: enrolled ? 'e1' : null, required: requirement.required, canSkip: requirement.canSkip }
+  const wizard = { state: 'pending-setup' as const, userId: 'u', expiresAt: NOW.getTime() + 1000 }
+  return requirement.required && transition(wizard, { type: 'skip', now: NOW.getTime(), challengeId: 'c', lifetimes: LIFETIMES }, account).ok
+}
 
 const DAY = 24 * 60 * 60 * 1000
 const NOW = new Date(Date.UTC(2026, 10, 22, 12, 0, 0))
