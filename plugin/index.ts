@@ -21,7 +21,7 @@ import { createCore, type Core } from './services/core.ts'
 import { fromActor } from './services/context.ts'
 import type { TwoFactorApi } from './public-types.ts'
 import { csrfPostOptions } from './routes/pages.ts'
-import { loadCatalogue, translator, DEFAULT_LOCALE, MESSAGES_DIR } from './views/messages.ts'
+import { Messages, negotiateLocale } from './views/messages.ts'
 import { Renderer, type RenderTemplate } from './views/renderer.ts'
 import { assetPaths, loadAssets } from './routes/assets.ts'
 import './public-types.ts'
@@ -62,14 +62,20 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
   })
   await registerWebPlumbing(fastify, options, sessionStore)
 
-  const catalogue = loadCatalogue(DEFAULT_LOCALE, options.templatesDir === undefined ? [MESSAGES_DIR] : [`${options.templatesDir}/messages`, MESSAGES_DIR])
-  const translate = translator(catalogue)
-  const t = (_request: FastifyRequest) => translate
+  const messages = new Messages(options.templatesDir)
+  const localeOf = (request: FastifyRequest): string => {
+    const chosen = typeof options.locale === 'function' ? options.locale(request) : options.locale
+    return chosen !== undefined && messages.locales.includes(chosen) ? chosen : negotiateLocale(request.headers['accept-language'], messages.locales)
+  }
+  const t = (request: FastifyRequest) => messages.for(localeOf(request))
   // Templates render through @fastify/view, registered with the pages (see routes/pages.ts).
   let renderTemplate: RenderTemplate = async () => { throw new Error('two-factor: the pages are not registered yet') }
   const assets = loadAssets()
   const paths = assetPaths(options.prefix, assets)
-  const renderer = new Renderer(async (reply, template, data) => await renderTemplate(reply, template, data), () => ({ prefix: options.prefix, assets: paths, lang: DEFAULT_LOCALE, t: translate }))
+  const renderer = new Renderer(async (reply, template, data) => await renderTemplate(reply, template, data), (request) => {
+    const lang = localeOf(request)
+    return { prefix: options.prefix, assets: paths, lang, t: messages.for(lang) }
+  })
 
   let askForStepUp: (request: FastifyRequest, reply: FastifyReply, stepUpReturnTo: string | undefined) => Promise<unknown> = async () => {}
   const gate = createGate({

@@ -6,6 +6,7 @@ import type { TwoFactorDatabase } from './db/database.ts'
 import { missingIndexMethods, type TwoFactorSessionStore } from './db/session-store.ts'
 import { parseDuration } from './core/duration.ts'
 import { isFolder } from './views/eta.ts'
+import { shippedLocales } from './views/messages.ts'
 import type { TotpAlgorithm } from './core/totp.ts'
 import type { TwoFactorEvent, TwoFactorAlert } from './services/audit.ts'
 
@@ -132,6 +133,11 @@ export interface TwoFactorOptions {
   alertWindowMs?: number
   /** The clock, ms since the epoch (tests inject one). @default Date.now */
   clock?: () => number
+  /**
+   * The language of the pages and messages: a shipped locale ('en', 'de'), or a function of the
+   * request giving one. @default the request's `Accept-Language` among the shipped ones, else 'en'
+   */
+  locale?: string | ((request: FastifyRequest) => string)
 }
 
 export const DEFAULTS = {
@@ -161,7 +167,8 @@ export const DEFAULTS = {
   cookieName: 'tf.sid'
 } as const
 
-export type ResolvedOptions = Required<Omit<TwoFactorOptions, 'keys' | 'templatesDir' | 'onEvent' | 'alert' | 'rateLimit' | 'session' | 'adminFreshWithin'>> & {
+export type ResolvedOptions = Required<Omit<TwoFactorOptions, 'keys' | 'templatesDir' | 'onEvent' | 'alert' | 'rateLimit' | 'session' | 'adminFreshWithin' | 'locale'>> & {
+  locale: TwoFactorOptions['locale']
   adminFreshWithinMs: number
   keys: string | undefined
   templatesDir: string | undefined
@@ -268,6 +275,9 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
     }
   }
 
+  if (o.locale !== undefined && !isFn(o.locale) && !(typeof o.locale === 'string' && shippedLocales().includes(o.locale))) {
+    throw new OptionsError('locale', `must be one of ${shippedLocales().join(', ')} or a function of the request`)
+  }
   const adminFreshWithinMs = parseDuration(o.adminFreshWithin ?? DEFAULTS.adminFreshWithin)
   if (adminFreshWithinMs === null) throw new OptionsError('adminFreshWithin', 'must look like "30s", "10m" or "1h"')
 
@@ -308,6 +318,7 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
     alert: o.alert,
     alertThreshold: o.alertThreshold === undefined ? DEFAULTS.alertThreshold : positiveInt('alertThreshold', o.alertThreshold),
     alertWindowMs: o.alertWindowMs === undefined ? DEFAULTS.alertWindowMs : positiveInt('alertWindowMs', o.alertWindowMs, 1000),
-    clock: o.clock ?? Date.now
+    clock: o.clock ?? Date.now,
+    locale: o.locale
   }
 }

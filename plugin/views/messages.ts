@@ -42,3 +42,38 @@ export type Translate = (key: MessageKey, params?: MessageParams) => string
 export function translator (catalogue: Catalogue): Translate {
   return (key, params) => format(catalogue, key, params)
 }
+
+/** The locale an `Accept-Language` header prefers among `available`, else `fallback`. */
+export function negotiateLocale (header: unknown, available: readonly string[], fallback = DEFAULT_LOCALE): string {
+  if (typeof header !== 'string' || header.length > 1000) return fallback
+  const wanted = header.split(',').map((part, index) => {
+    const [tag = '', ...params] = part.trim().split(';')
+    const q = params.map((p) => /^\s*q=([0-9.]+)\s*$/.exec(p)?.[1]).find((v) => v !== undefined)
+    return { tag: tag.trim().toLowerCase(), q: q === undefined ? 1 : Number(q), index }
+  }).filter((w) => w.tag !== '' && w.q > 0).sort((a, b) => b.q - a.q || a.index - b.index)
+  for (const { tag } of wanted) {
+    if (tag === '*') return fallback
+    const exact = available.find((locale) => locale.toLowerCase() === tag)
+    if (exact !== undefined) return exact
+    const base = available.find((locale) => locale.toLowerCase() === tag.split('-')[0])
+    if (base !== undefined) return base
+  }
+  return fallback
+}
+
+/** Every shipped locale's messages (a host's `templatesDir/messages` overriding keys), and the choice per request. */
+export class Messages {
+  private readonly translators = new Map<string, Translate>()
+  readonly locales: readonly string[]
+
+  constructor (overrideDir: string | undefined) {
+    this.locales = shippedLocales()
+    const dirs = overrideDir === undefined ? [MESSAGES_DIR] : [join(overrideDir, 'messages'), MESSAGES_DIR]
+    for (const locale of this.locales) this.translators.set(locale, translator(loadCatalogue(locale, dirs)))
+  }
+
+  /** The translator for a locale (English for one not shipped). */
+  for (locale: string): Translate {
+    return this.translators.get(locale) ?? this.translators.get(DEFAULT_LOCALE)!
+  }
+}

@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { safeLocation } from '../core/location.ts'
 import type { MessageKey, MessageParams, Translate } from './messages.ts'
 
-export const VARY = 'Accept, HX-Request, HX-Request-Type'
+export const VARY = 'Accept, Accept-Language, HX-Request, HX-Request-Type'
 
 /** True when the client asked for JSON (`Accept: application/json` before any HTML). */
 export function wantsJson (request: FastifyRequest): boolean {
