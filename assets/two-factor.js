@@ -31,7 +31,9 @@
       : source.textContent.replace(/\s+/g, '')
     navigator.clipboard.writeText(text).then(function () {
       var label = button.textContent
-      button.textContent = 'Copied'
+      // The word in the page's language: data-copied on the button or around it.
+      var copied = button.closest('[data-copied]')
+      button.textContent = (copied && copied.getAttribute('data-copied')) || 'Copied'
       setTimeout(function () { button.textContent = label }, 2000)
     })
   }
