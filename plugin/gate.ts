@@ -8,7 +8,7 @@ import { parseDuration } from './core/duration.ts'
 import { safeLocation } from './core/location.ts'
 import { isFresh } from './core/sign-in.ts'
 import { OptionsError } from './options.ts'
-import { readState } from './sign-in-session.ts'
+import { noteSeen, readState } from './sign-in-session.ts'
 import { isHtmx, VARY, wantsJson } from './views/renderer.ts'
 import type { Translate } from './views/messages.ts'
 
@@ -129,10 +129,12 @@ export function createGate (options: GateOptions) {
     }
     if (state.state === 'pending') return send(request, reply, 401, 'second_factor_required', `${prefix}/challenge`, `${prefix}/challenge`)
     if (state.state === 'pending-setup') return send(request, reply, 401, 'second_factor_required', `${prefix}/setup`, `${prefix}/setup`)
-    if (rule.freshWithinMs !== null && !isFresh(state, clock(), rule.freshWithinMs)) {
+    const now = clock()
+    if (rule.freshWithinMs !== null && !isFresh(state, now, rule.freshWithinMs)) {
       stepUp(request, reply, state.userId, rule).catch((error: unknown) => { void reply.send(error) })
       return
     }
+    noteSeen(request, now)
     done()
   }
 

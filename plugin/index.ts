@@ -53,6 +53,7 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
     lockout: { threshold: options.lockoutThreshold, baseMs: options.lockoutBaseMs, maxMs: options.lockoutMaxMs },
     enrolmentTtlMs: options.enrolmentTtlMs,
     allowSkip: options.allowSkip,
+    trustedDevice: options.trustedDevice,
     onEvent: options.onEvent,
     alert: options.alert,
     alertThreshold: options.alertThreshold,

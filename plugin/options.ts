@@ -111,6 +111,11 @@ export interface TwoFactorOptions {
   requireSignIn?: boolean
   /** Admin mode: the panel's changes need a code entered within this long ("15m"). @default '15m' */
   adminFreshWithin?: string
+  /**
+   * "Don't ask again on this browser" at the code prompt: how many days the browser skips the code
+   * at sign-in (never the password, never a step-up); false to not offer it. @default { days: 30 }
+   */
+  trustedDevice?: { days: number } | false
   /** Apply the committed migrations at startup. @default true */
   migrate?: boolean
   /** Per-IP rate limit on the plugin's POST routes; false to leave it to the host. */
@@ -158,6 +163,7 @@ export const DEFAULTS = {
   loginPath: '/login',
   requireSignIn: false,
   adminFreshWithin: '15m',
+  trustedDevice: { days: 30 },
   migrate: true,
   rateLimit: { max: 60, timeWindowMs: 60_000 },
   helmet: true,
@@ -275,6 +281,12 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
     }
   }
 
+  let trustedDevice: { days: number } | false = DEFAULTS.trustedDevice
+  if (o.trustedDevice === false) trustedDevice = false
+  else if (o.trustedDevice !== undefined) {
+    if (o.trustedDevice === null || typeof o.trustedDevice !== 'object') throw new OptionsError('trustedDevice', 'must be { days } or false')
+    trustedDevice = { days: positiveInt('trustedDevice.days', o.trustedDevice.days, 1, 365) }
+  }
   if (o.locale !== undefined && !isFn(o.locale) && !(typeof o.locale === 'string' && shippedLocales().includes(o.locale))) {
     throw new OptionsError('locale', `must be one of ${shippedLocales().join(', ')} or a function of the request`)
   }
@@ -309,6 +321,7 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
     signedInRedirect: o.signedInRedirect === undefined ? DEFAULTS.signedInRedirect : localPath('signedInRedirect', o.signedInRedirect),
     loginPath: o.loginPath === undefined ? DEFAULTS.loginPath : localPath('loginPath', o.loginPath),
     requireSignIn: o.requireSignIn ?? DEFAULTS.requireSignIn,
+    trustedDevice,
     adminFreshWithinMs,
     migrate: o.migrate ?? DEFAULTS.migrate,
     rateLimit,

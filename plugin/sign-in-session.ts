@@ -7,12 +7,25 @@
 // digested) or nowhere.
 import type { FastifyRequest } from 'fastify'
 import { current, needsNewSessionId, type SignInState, type Transition } from './core/sign-in.ts'
+import { neutralise } from './core/text.ts'
+
+/** What the account's session list shows of this session: when it began and was last seen, and from where. */
+export interface SessionMeta {
+  createdAt: number
+  lastSeenAt: number
+  ip: string | null
+  userAgent: string | null
+}
 
 declare module 'fastify' {
   interface Session {
     twoFactor?: SignInState
+    twoFactorMeta?: SessionMeta
   }
 }
+
+/** "Last seen" is kept to this precision: a signed-in request writes the session at most this often. */
+export const LAST_SEEN_EVERY_MS = 5 * 60_000
 
 /** The session's sign-in state, or null (nobody, or a half-finished sign-in that lapsed). */
 export function readState (request: FastifyRequest, now: number): SignInState | null {
@@ -24,9 +37,24 @@ export function readState (request: FastifyRequest, now: number): SignInState | 
  * Stores the state a transition left the session in (a refusal may have moved it too). `restart`:
  * a new sign-in began (the password step), which always gets a new session id.
  */
-export async function storeState (request: FastifyRequest, before: SignInState | null, transition: Transition, restart = false): Promise<void> {
+export async function storeState (request: FastifyRequest, before: SignInState | null, transition: Transition, now: number, restart = false): Promise<void> {
   const next = transition.next
   if (next === before) return
-  if (restart || needsNewSessionId(before, next)) await request.session.regenerate()
+  if (restart || needsNewSessionId(before, next)) {
+    await request.session.regenerate()
+    const userAgent = request.headers['user-agent']
+    request.session.twoFactorMeta = {
+      createdAt: now,
+      lastSeenAt: now,
+      ip: request.ip ?? null,
+      userAgent: typeof userAgent === 'string' ? neutralise(userAgent, 256) : null
+    }
+  }
   request.session.twoFactor = next ?? undefined
+}
+
+/** Notes that the session was seen now, if the last note is old enough (one write per few minutes). */
+export function noteSeen (request: FastifyRequest, now: number): void {
+  const meta = request.session.twoFactorMeta
+  if (meta !== undefined && now - meta.lastSeenAt >= LAST_SEEN_EVERY_MS) meta.lastSeenAt = now
 }

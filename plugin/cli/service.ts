@@ -43,6 +43,7 @@ export function createCliCore (db: TwoFactorDatabase, keyring: Keyring | null, l
     lockout: { threshold: DEFAULTS.lockoutThreshold, baseMs: DEFAULTS.lockoutBaseMs, maxMs: DEFAULTS.lockoutMaxMs },
     enrolmentTtlMs: DEFAULTS.enrolmentTtlMs,
     allowSkip: DEFAULTS.allowSkip,
+    trustedDevice: DEFAULTS.trustedDevice,
     alertThreshold: DEFAULTS.alertThreshold,
     alertWindowMs: DEFAULTS.alertWindowMs,
     clock,

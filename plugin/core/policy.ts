@@ -38,11 +38,15 @@ export interface PolicySubject {
   isAdmin: boolean
   roles: readonly string[]
   createdAt: Date | null
+  /** Break-glass: an admin exempted the account from every rule until then. */
+  exemptUntil?: Date | null
 }
 
 export interface Requirement {
   required: boolean
   rules: RequirementRule[]
+  /** Set while an exemption lifts every rule (then nothing is required). */
+  exemptUntil: Date | null
   /** Whether "Skip for now" may be offered (only meaningful while not enrolled). */
   canSkip: boolean
   /** Whole days of grace left (rounded up) when the only reason is "everyone" in grace. */
@@ -52,6 +56,10 @@ export interface Requirement {
 const DAY_MS = 24 * 60 * 60 * 1000
 
 export function evaluatePolicy (subject: PolicySubject, settings: PolicySettings, now: Date): Requirement {
+  // An exemption, while it lasts, lifts every rule; it ends by itself.
+  if (subject.exemptUntil != null && subject.exemptUntil > now) {
+    return { required: false, rules: [], exemptUntil: subject.exemptUntil, canSkip: false, graceDaysLeft: null }
+  }
   const rules: RequirementRule[] = []
 
   // An explicit flag wins over the admin default; null means nobody has decided yet.
@@ -79,24 +87,30 @@ export function evaluatePolicy (subject: PolicySubject, settings: PolicySettings
     return true
   })
 
-  return { required: rules.length > 0, rules, canSkip, graceDaysLeft: canSkip ? graceDaysLeft : null }
+  return { required: rules.length > 0, rules, exemptUntil: null, canSkip, graceDaysLeft: canSkip ? graceDaysLeft : null }
 }
 
-/** The rule in words, for the settings page and the admin list ("required: role admin"). */
-export function describeRequirement (requirement: Requirement, now: Date): string {
-  if (!requirement.required) return 'not required'
-  return requirement.rules.map((rule) => {
+/** One reason in a requirement, as a message names it: `requirement.<name>` with its params. */
+export interface RequirementPart {
+  name: 'user' | 'admin' | 'role' | 'everyone' | 'everyone_left_one' | 'everyone_left_other' | 'not_required' | 'exempt'
+  params: Record<string, string | number>
+}
+
+/** The reasons of a requirement, for the settings page and the admin list to put in words. */
+export function requirementParts (requirement: Requirement, now: Date): RequirementPart[] {
+  if (requirement.exemptUntil !== null) return [{ name: 'exempt', params: { until: requirement.exemptUntil.toISOString().slice(0, 16).replace('T', ' ') + ' UTC' } }]
+  if (!requirement.required) return [{ name: 'not_required', params: {} }]
+  return requirement.rules.map((rule): RequirementPart => {
     switch (rule.kind) {
-      case 'user': return 'required for this account by an admin'
-      case 'admin': return 'required: admin account'
-      case 'role': return `required: role ${rule.role}`
+      case 'user': return { name: 'user', params: {} }
+      case 'admin': return { name: 'admin', params: {} }
+      case 'role': return { name: 'role', params: { role: rule.role } }
       case 'everyone': {
         const left = Math.ceil((rule.graceEndsAt.getTime() - now.getTime()) / DAY_MS)
-        return left > 0 ? `required: everyone, ${left} day${left === 1 ? '' : 's'} left` : 'required: everyone'
+        return left > 0 ? { name: left === 1 ? 'everyone_left_one' : 'everyone_left_other', params: { days: left } } : { name: 'everyone', params: {} }
       }
-      default: return 'required'
     }
-  }).join('; ')
+  })
 }
 
 /** Accepts stored or submitted settings, keeping defaults for anything missing or malformed. */

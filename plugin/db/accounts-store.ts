@@ -9,7 +9,7 @@ import { and, eq, gt, isNull, lt, lte, or, sql } from 'drizzle-orm'
 import type { LockoutRule } from '../core/lockout.ts'
 import type { TotpParams } from '../core/totp.ts'
 import { rowsOf, type Executor, type TwoFactorDatabase } from './database.ts'
-import { enrolments, events, recoveryCodes, accounts } from './schema.ts'
+import { accounts, enrolments, events, recoveryCodes, trustedDevices } from './schema.ts'
 import type { EventRow, NewEvent } from './events-store.ts'
 
 export type AccountRow = typeof accounts.$inferSelect
@@ -169,7 +169,7 @@ export class AccountsStore {
     await tx.insert(accounts).values({ userId, ...values }).onConflictDoUpdate({ target: accounts.userId, set: values })
   }
 
-  /** Clears the active secret, every pending one and the recovery codes (turn off, admin reset, requirement lifted). */
+  /** Clears the active secret, every pending one, the recovery codes and the trusted browsers (turn off, admin reset, requirement lifted). */
   async clearEnrolment (tx: Executor, userId: string, now: Date): Promise<boolean> {
     const rows = await tx.update(accounts).set({
       secret: null, enabledAt: null, enrolmentId: null, algorithm: null, digits: null, period: null,
@@ -180,12 +180,20 @@ export class AccountsStore {
     }).where(and(eq(accounts.userId, userId), sql`${accounts.secret} is not null`)).returning({ userId: accounts.userId })
     await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId))
     await tx.delete(enrolments).where(eq(enrolments.userId, userId))
+    // A trusted browser skipped a factor that no longer exists.
+    await tx.delete(trustedDevices).where(eq(trustedDevices.userId, userId))
     return rows.length === 1
   }
 
   async setRequired (tx: Executor, userId: string, required: boolean, now: Date): Promise<void> {
     await tx.insert(accounts).values({ userId, required })
       .onConflictDoUpdate({ target: accounts.userId, set: { required, updatedAt: now } })
+  }
+
+  /** Sets (or, with `until` null, ends) the account's exemption from every rule. */
+  async setExemption (tx: Executor, userId: string, until: Date | null, reason: string | null, now: Date): Promise<void> {
+    const values = { exemptUntil: until, exemptReason: until === null ? null : reason, updatedAt: now }
+    await tx.insert(accounts).values({ userId, ...values }).onConflictDoUpdate({ target: accounts.userId, set: values })
   }
 
   /** True when there was a lock to clear. */

@@ -23,6 +23,8 @@ export interface AccountFacts {
   pendingEnrolment: boolean
   /** When the plugin first saw the user (stands in for the host's creation date). */
   createdAt: Date | null
+  exemptUntil: Date | null
+  exemptReason: string | null
 }
 
 export interface EventPageQuery {
@@ -63,7 +65,7 @@ const FACT_COLUMNS = sql`
   (a.secret is not null and a.enabled_at is not null) as enrolled,
   a.enabled_at, a.required, a.locked_until,
   exists (select 1 from ${enrolments} e where e.user_id = a.user_id) as pending_enrolment,
-  a.created_at`
+  a.created_at, a.exempt_until, a.exempt_reason`
 
 interface FactRow {
   user_id: string
@@ -74,6 +76,8 @@ interface FactRow {
   locked_until: Date | string | null
   pending_enrolment: boolean
   created_at: Date | string | null
+  exempt_until: Date | string | null
+  exempt_reason: string | null
   policy: unknown
   total?: number | string
 }
@@ -97,7 +101,9 @@ function factsOf (row: FactRow): AccountFacts {
     required: row.required,
     lockedUntil: toDate(row.locked_until),
     pendingEnrolment: row.pending_enrolment === true,
-    createdAt: toDate(row.created_at)
+    createdAt: toDate(row.created_at),
+    exemptUntil: toDate(row.exempt_until),
+    exemptReason: row.exempt_reason
   }
 }
 

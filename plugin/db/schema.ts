@@ -36,6 +36,9 @@ export const accounts = twoFactorSchema.table('accounts', {
   period: integer('period'),
   /** Admin requirement: null = never decided (the admin default applies lazily), else explicit. */
   required: boolean('required'),
+  /** Break-glass: no rule requires the account until then (an admin's decision, with a reason). */
+  exemptUntil: at('exempt_until'),
+  exemptReason: text('exempt_reason'),
   /** Highest TOTP time step ever accepted: the single-use guard. */
   lastUsedStep: bigint('last_used_step', { mode: 'number' }),
   failedAttempts: integer('failed_attempts').notNull().default(0),
@@ -86,6 +89,27 @@ export const marks = twoFactorSchema.table('marks', {
   key: text('key').primaryKey(),
   until: at('until').notNull()
 })
+
+/**
+ * Browsers whose owner said "don't ask again" at the code prompt. The cookie holds the row's id
+ * and a 256-bit token; only the token's HMAC digest is stored, with the one it replaced (a copy of
+ * an old cookie used again revokes the browser). `enrolmentId` ties the trust to the secret it
+ * was given under: a new secret (or none) makes it worthless.
+ */
+export const trustedDevices = twoFactorSchema.table('trusted_devices', {
+  id: text('id').primaryKey(),
+  userId: text('user_id').notNull(),
+  digest: text('digest').notNull(),
+  previousDigest: text('previous_digest'),
+  enrolmentId: text('enrolment_id'),
+  label: text('label').notNull(),
+  createdAt: at('created_at').notNull(),
+  lastUsedAt: at('last_used_at'),
+  expiresAt: at('expires_at').notNull()
+}, (table) => [
+  index('trusted_devices_user_idx').on(table.userId),
+  index('trusted_devices_expires_idx').on(table.expiresAt)
+])
 
 /** Recovery codes exist only as HMAC digests; the key id says which pepper made the digest. */
 export const recoveryCodes = twoFactorSchema.table('recovery_codes', {

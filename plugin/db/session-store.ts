@@ -24,6 +24,10 @@ export interface SessionSummary {
   userId: string
   state: string | null
   expiresAt: Date
+  createdAt: Date | null
+  lastSeenAt: Date | null
+  ip: string | null
+  userAgent: string | null
 }
 
 /** What the plugin needs of a session store besides @fastify/session's get / set / destroy. */
@@ -32,6 +36,8 @@ export interface AccountSessionIndex {
   endAccountSessions (userId: string, options?: { exceptSessionId?: string }): Promise<number>
   /** The account's live sessions. */
   listAccountSessions (userId: string): Promise<SessionSummary[]>
+  /** Ends the account's session with this handle; false when it has none such. */
+  endAccountSession (userId: string, handle: string): Promise<boolean>
 }
 
 export interface SessionStoreCallbacks {
@@ -42,7 +48,7 @@ export interface SessionStoreCallbacks {
 
 export type TwoFactorSessionStore = SessionStoreCallbacks & AccountSessionIndex
 
-export const SESSION_INDEX_METHODS = ['endAccountSessions', 'listAccountSessions'] as const
+export const SESSION_INDEX_METHODS = ['endAccountSessions', 'listAccountSessions', 'endAccountSession'] as const
 
 /** The methods a store lacks to be the plugin's session store (empty when it has them all). */
 export function missingIndexMethods (store: unknown): string[] {
@@ -172,12 +178,15 @@ export class PgSessionStore implements TwoFactorSessionStore {
     const rows = await this.db.select({ sidHash: sessions.sidHash, data: sessions.data, expiresAt: sessions.expiresAt })
       .from(sessions).where(eq(sessions.userId, userId))
     const now = this.clock()
-    return rows.filter((row) => row.expiresAt.getTime() > now).map((row) => ({
-      handle: sessionHandle(row.sidHash),
-      userId,
-      state: stateOf(row.data),
-      expiresAt: row.expiresAt
-    }))
+    return rows.filter((row) => row.expiresAt.getTime() > now).map((row) => summaryOf(sessionHandle(row.sidHash), userId, row.data, row.expiresAt))
+  }
+
+  async endAccountSession (userId: string, handle: string): Promise<boolean> {
+    const rows = await this.db.select({ sidHash: sessions.sidHash }).from(sessions).where(eq(sessions.userId, userId))
+    const match = rows.find((row) => sessionHandle(row.sidHash) === handle)
+    if (match === undefined) return false
+    const ended = await this.db.delete(sessions).where(and(eq(sessions.sidHash, match.sidHash), eq(sessions.userId, userId))).returning({ sidHash: sessions.sidHash })
+    return ended.length === 1
   }
 
   async pruneExpired (): Promise<number> {
@@ -187,9 +196,22 @@ export class PgSessionStore implements TwoFactorSessionStore {
   }
 }
 
-function stateOf (data: Record<string, unknown>): string | null {
+/** A stored session's summary, from the data the plugin keeps in it (any store can use it). */
+export function summaryOf (handle: string, userId: string, data: Record<string, unknown>, expiresAt: Date): SessionSummary {
   const state = (data.twoFactor as { state?: unknown } | undefined)?.state
-  return typeof state === 'string' ? state : null
+  const meta = (data.twoFactorMeta ?? {}) as Partial<Record<'createdAt' | 'lastSeenAt' | 'ip' | 'userAgent', unknown>>
+  const date = (value: unknown) => typeof value === 'number' ? new Date(value) : null
+  const text = (value: unknown) => typeof value === 'string' ? value : null
+  return {
+    handle,
+    userId,
+    state: typeof state === 'string' ? state : null,
+    expiresAt,
+    createdAt: date(meta.createdAt),
+    lastSeenAt: date(meta.lastSeenAt),
+    ip: text(meta.ip),
+    userAgent: text(meta.userAgent)
+  }
 }
 
 // The driver's error may quote the statement and its parameters, so it is not passed on (log

@@ -32,7 +32,7 @@ export function driftText (t: Translate, driftMinutes: number): string {
 export function lockedError (t: Translate, lockedUntil: Date, now: number, view: TwoFactorError['options']['view'], extra: Record<string, unknown> = {}): TwoFactorError {
   const retryAfter = retryAfterSeconds(lockedUntil, now)
   return fail('locked', {
-    text: t('challenge.locked', { minutes: minutesUntil(lockedUntil, now) }),
+    text: t(minutesUntil(lockedUntil, now) === 1 ? 'challenge.locked_one' : 'challenge.locked_other', { minutes: minutesUntil(lockedUntil, now) }),
     headers: { 'Retry-After': String(retryAfter) },
     json: { retryAfter, ...extra },
     view

@@ -72,7 +72,7 @@ export async function step (ctx: RouteContext, request: FastifyRequest, userId: 
   const before = readState(request, ctx.options.clock())
   reading ??= await ctx.core.services.signIn.read(userId)
   const result = transition(before, event, reading.now)
-  await storeState(request, before, result, event.type === 'password')
+  await storeState(request, before, result, ctx.options.clock(), event.type === 'password')
   const signedInNow = result.next?.state === 'signed-in' && before?.state !== 'signed-in'
   if (signedInNow) {
     try {

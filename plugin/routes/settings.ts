@@ -6,7 +6,7 @@ import { fail } from '../errors.ts'
 import type { SettingsRefusal } from '../services/settings.ts'
 import type { TwoFactorStatus } from '../services/status.ts'
 import { readState } from '../sign-in-session.ts'
-import type { Translate } from '../views/messages.ts'
+import { describeRequirement, type Translate } from '../views/messages.ts'
 import { lockedError } from './challenge.ts'
 import { auditContextOf, type RouteContext, type Typed } from './context.ts'
 import { recoveryPanel, type RecoveryPanel } from './recovery-panel.ts'
@@ -15,9 +15,9 @@ import { answers, body, csrfToken, currentCodeField, passwordField } from './sch
 /** At this many codes left or fewer, the settings page invites regeneration. */
 export const LOW_RECOVERY_CODES = 3
 
-/** "required: admin account; required: role staff" → "admin account; role staff", for "Required: Yes (…)". */
-export function requiredBecause (status: TwoFactorStatus): string {
-  return status.requiredBy.split('; ').map((rule) => rule.replace(/^required:?\s*/, '')).join('; ')
+/** Why the account is required, for "Required: Yes (admin account; role staff)". */
+function requiredBecause (t: Translate, status: TwoFactorStatus): string {
+  return describeRequirement(t, status.requiredByParts, 'because')
 }
 
 const statusJson = Type.Object({
@@ -42,22 +42,22 @@ export async function settingsRoutes (app: Typed, ctx: RouteContext): Promise<vo
     return state.userId
   }
 
-  function toJson (status: TwoFactorStatus) {
+  function toJson (t: Translate, status: TwoFactorStatus) {
     return {
       enabled: status.enabled,
       enabledAt: status.enabledAt?.toISOString() ?? null,
       recoveryCodesLeft: status.recoveryCodesLeft,
       required: status.required,
-      requiredBy: status.required ? status.requiredBy : null
+      requiredBy: status.required ? describeRequirement(t, status.requiredByParts) : null
     }
   }
 
-  async function data (status: TwoFactorStatus, extra: { error?: { form: Form, message: string }, notice?: string, recoveryPanel?: RecoveryPanel }) {
+  async function data (t: Translate, status: TwoFactorStatus, extra: { error?: { form: Form, message: string }, notice?: string, recoveryPanel?: RecoveryPanel }) {
     return {
       settings: {
         status,
         account: (await core.services.profiles.find(status.userId))?.label ?? status.userId,
-        requiredBecause: requiredBecause(status),
+        requiredBecause: requiredBecause(t, status),
         low: status.enabled && status.recoveryCodesLeft <= LOW_RECOVERY_CODES,
         reauthentication: core.services.reauthentication.asksPassword ? 'password' : 'currentCode',
         error: extra.error,
@@ -68,20 +68,20 @@ export async function settingsRoutes (app: Typed, ctx: RouteContext): Promise<vo
     }
   }
 
-  async function page (request: FastifyRequest, reply: FastifyReply, status: TwoFactorStatus, json: Record<string, unknown>, extra: Parameters<typeof data>[1] = {}) {
-    return await renderer.send(request, reply, { page: 'pages/settings', partial: 'partials/settings', title: 'title.settings', json, data: await data(status, extra) })
+  async function page (request: FastifyRequest, reply: FastifyReply, status: TwoFactorStatus, json: Record<string, unknown>, extra: Parameters<typeof data>[2] = {}) {
+    return await renderer.send(request, reply, { page: 'pages/settings', partial: 'partials/settings', title: 'title.settings', json, data: await data(ctx.t(request), status, extra) })
   }
 
   /** A refused change: the settings page again, the error next to its form. */
   async function refusal (t: Translate, refused: SettingsRefusal, status: TwoFactorStatus, form: Form) {
     const pageWith = { page: 'pages/settings', partial: 'partials/settings', title: 'title.settings' }
     const view = async () => {
-      const base = await data(status, {})
+      const base = await data(t, status, {})
       return { ...pageWith, data: (message: string) => ({ settings: { ...base.settings, error: { form, message } } }) }
     }
     switch (refused.reason) {
       case 'locked': return lockedError(t, refused.lockedUntil, options.clock(), await view())
-      case 'not_allowed_by_policy': return fail('not_allowed_by_policy', { text: t('settings.required', { because: requiredBecause(status) }), view: await view() })
+      case 'not_allowed_by_policy': return fail('not_allowed_by_policy', { text: t('settings.required', { because: requiredBecause(t, status) }), view: await view() })
       case 'not_enrolled': return fail('not_allowed_by_policy', { message: 'settings.enable_first', view: await view() })
       case 'wrong_password': return fail('wrong_password', { message: 'settings.wrong_password', view: await view() })
       case 'wrong_current_code': return fail('wrong_password', { message: 'settings.wrong_current_code', view: await view() })
@@ -92,7 +92,7 @@ export async function settingsRoutes (app: Typed, ctx: RouteContext): Promise<vo
     schema: { summary: 'The signed-in user’s two-factor status', response: answers({ 200: { description: 'The status', schema: statusJson } }) }
   }, async (request, reply) => {
     const status = await core.services.status.of(signedInUser(request))
-    return await page(request, reply, status, toJson(status))
+    return await page(request, reply, status, toJson(ctx.t(request), status))
   })
 
   app.post('/disable', {

@@ -22,7 +22,7 @@
 // Users the plugin knows but the host no longer does (deleted accounts) still appear under
 // enrolled/locked, labelled by id, so an admin can see and clear what is left of them.
 import type { AccountFacts, AdminStore, UserStatus } from '../db/admin-store.ts'
-import { describeRequirement, type PolicySettings, type Requirement } from '../core/policy.ts'
+import { requirementParts, type PolicySettings, type Requirement, type RequirementPart } from '../core/policy.ts'
 import type { AccountsAdapter } from '../options.ts'
 import type { Policy } from './policy.ts'
 import { Profiles, type UserProfile } from './profiles.ts'
@@ -45,8 +45,10 @@ export interface AdminUserRow {
   /** The admin flag as stored: null when nobody decided. */
   requiredFlag: boolean | null
   required: boolean
-  /** The rule in words ("required: role admin", "required: everyone, 4 days left"). */
-  requiredBy: string
+  /** The reasons, for the page to put in words ("required: role admin", "required: everyone, 4 days left"). */
+  requiredBy: RequirementPart[]
+  exemptUntil: Date | null
+  exemptReason: string | null
   lockedUntil: Date | null
   enabledAt: Date | null
 }
@@ -212,7 +214,9 @@ export class AdminUsers {
       status: statusOf(facts, requirement, now),
       requiredFlag: facts.required,
       required: requirement.required,
-      requiredBy: describeRequirement(requirement, now),
+      requiredBy: requirementParts(requirement, now),
+      exemptUntil: requirement.exemptUntil,
+      exemptReason: requirement.exemptUntil === null ? null : facts.exemptReason,
       lockedUntil: facts.lockedUntil !== null && facts.lockedUntil > now ? facts.lockedUntil : null,
       enabledAt: facts.enrolled ? facts.enabledAt : null
     }

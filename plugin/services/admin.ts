@@ -75,6 +75,20 @@ export class Admin {
     await this.deps.audit.publish(events)
   }
 
+  /**
+   * Break-glass: exempts the account from every rule until `until` (with a reason for the audit
+   * log), or ends an exemption early (`until` null). It also ends by itself.
+   */
+  async exempt (userId: string, until: Date | null, reason: string | null, context: AuditContext): Promise<void> {
+    await this.deps.profiles.require(userId)
+    const { events } = await this.deps.unitOfWork.run(async (work) => {
+      await this.deps.accounts.setExemption(work.tx, userId, until, reason, this.now())
+      if (until === null) await this.deps.audit.recordIn(work, 'exempt.off', { userId, context })
+      else await this.deps.audit.recordIn(work, 'exempt.on', { userId, details: { until: until.toISOString(), reason }, context })
+    })
+    await this.deps.audit.publish(events)
+  }
+
   async policy (): Promise<PolicySettings> {
     return await this.deps.policy.current()
   }

@@ -28,6 +28,11 @@ export const EVENT_TYPES = [
   'wizard.shown',
   'wizard.skipped',
   'sessions.ended',
+  'device.trusted',
+  'device.used',
+  'device.revoked',
+  'exempt.on',
+  'exempt.off',
   'keys.rotated',
   'admin.denied'
 ] as const

@@ -15,6 +15,7 @@ import { MarksStore } from '../db/marks-store.ts'
 import { RecoveryStore } from '../db/recovery-store.ts'
 import type { AccountSessionIndex } from '../db/session-store.ts'
 import { SettingsStore } from '../db/settings-store.ts'
+import { TrustedDevicesStore } from '../db/trusted-devices-store.ts'
 import { UnitOfWork } from '../db/unit-of-work.ts'
 import type { AccountsAdapter } from '../options.ts'
 import { Admin } from './admin.ts'
@@ -30,6 +31,7 @@ import { Sessions } from './sessions.ts'
 import { Settings } from './settings.ts'
 import { SignIn } from './sign-in.ts'
 import { Status } from './status.ts'
+import { TrustedDevices } from './trusted-devices.ts'
 
 export interface CoreOptions {
   database: TwoFactorDatabase
@@ -42,6 +44,8 @@ export interface CoreOptions {
   lockout: LockoutRule
   enrolmentTtlMs: number
   allowSkip: boolean
+  /** How long "don't ask again on this browser" lasts, in days; false: not offered. */
+  trustedDevice: { days: number } | false
   onEvent?: (event: TwoFactorEvent) => void | Promise<void>
   alert?: (alert: TwoFactorAlert) => void | Promise<void>
   alertThreshold: number
@@ -60,7 +64,8 @@ export function createCore (options: CoreOptions) {
     events: new EventsStore(db),
     marks: new MarksStore(db),
     recovery: new RecoveryStore(db),
-    settings: new SettingsStore(db)
+    settings: new SettingsStore(db),
+    trustedDevices: new TrustedDevicesStore(db)
   }
   const unitOfWork = new UnitOfWork(db, stores.events)
   const audit = new Audit(stores.events, stores.marks, {
@@ -89,11 +94,12 @@ export function createCore (options: CoreOptions) {
     recoveryCodes,
     signIn: new SignIn({ profiles, accounts: stores.accounts, policy, audit, clock }),
     enrolment: new Enrolment({
-      keyring, profiles, ...pick(stores, 'accounts', 'enrolments', 'recovery'), recoveryCodes, reauthentication, sessions, unitOfWork, audit,
+      keyring, profiles, ...pick(stores, 'accounts', 'enrolments', 'recovery', 'trustedDevices'), recoveryCodes, reauthentication, sessions, unitOfWork, audit,
       totp: options.totp, ttlMs: options.enrolmentTtlMs, clock
     }),
     settings: new Settings({ reauthentication, accounts: stores.accounts, status, recoveryCodes, sessions, unitOfWork, audit, clock }),
     admin: new Admin({ profiles, ...pick(stores, 'accounts', 'settings', 'marks'), policy, sessions, unitOfWork, audit, clock }),
+    trustedDevices: new TrustedDevices({ keyring, store: stores.trustedDevices, audit, days: options.trustedDevice === false ? 0 : options.trustedDevice.days, clock }),
     adminUsers: new AdminUsers({ store: stores.admin, adapter: options.accounts, profiles, policy, clock })
   }
   return { stores, services }

@@ -10,6 +10,7 @@ import { findClockDrift, generateSecret, otpauthUri, parseTotpInput, verifyTotp,
 import type { AccountsStore } from '../db/accounts-store.ts'
 import type { EnrolmentRow, EnrolmentsStore } from '../db/enrolments-store.ts'
 import type { RecoveryStore } from '../db/recovery-store.ts'
+import type { TrustedDevicesStore } from '../db/trusted-devices-store.ts'
 import type { UnitOfWork } from '../db/unit-of-work.ts'
 import type { Audit } from './audit.ts'
 import type { ReauthInput, Reauthentication } from './reauthentication.ts'
@@ -43,6 +44,7 @@ export interface EnrolmentDeps {
   profiles: Profiles
   accounts: AccountsStore
   enrolments: EnrolmentsStore
+  trustedDevices: TrustedDevicesStore
   recovery: RecoveryStore
   recoveryCodes: RecoveryCodes
   reauthentication: Reauthentication
@@ -122,6 +124,8 @@ export class Enrolment {
       await this.deps.accounts.activate(work.tx, userId, { id: taken.id, secret: taken.secret, params }, match.step, now)
       await this.deps.enrolments.deleteOthers(work.tx, userId, taken.id)
       await this.deps.recovery.replace(work.tx, userId, digests, now)
+      // Trust given under the old authenticator does not carry over to the new one.
+      if (replacing) await this.deps.trustedDevices.forgetAll(userId, work.tx)
       await audit.recordIn(work, 'enrolment.completed', { userId, context })
       if (replacing) await audit.recordIn(work, 'authenticator.replaced', { userId, context })
       return true

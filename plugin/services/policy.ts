@@ -13,6 +13,8 @@ export interface RequirementFacts {
   required: boolean | null
   /** When the plugin first saw the user: stands in for the host's creation date. */
   createdAt: Date | null
+  /** An admin's break-glass exemption, until then. */
+  exemptUntil?: Date | null
 }
 
 export class Policy {
@@ -36,7 +38,8 @@ export class Policy {
       requiredFlag: facts?.required ?? null,
       isAdmin: profile.isAdmin,
       roles: profile.roles,
-      createdAt: profile.createdAt ?? facts?.createdAt ?? null
+      createdAt: profile.createdAt ?? facts?.createdAt ?? null,
+      exemptUntil: facts?.exemptUntil ?? null
     }, settings, now)
   }
 }

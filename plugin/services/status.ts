@@ -1,5 +1,6 @@
 // A user's two-factor status, as the settings page, the admin API and the CLI report it.
-import { describeRequirement } from '../core/policy.ts'
+import { requirementParts, type RequirementPart } from '../core/policy.ts'
+import { describeRequirement, englishMessages } from '../views/messages.ts'
 import type { AccountsStore } from '../db/accounts-store.ts'
 import type { RecoveryStore } from '../db/recovery-store.ts'
 import type { Policy } from './policy.ts'
@@ -12,8 +13,13 @@ export interface TwoFactorStatus {
   enabledAt: Date | null
   recoveryCodesLeft: number
   required: boolean
-  /** The rule in words ("required: role admin"), or "not required". */
+  /** The rule in words, in English ("required: role admin"), or "not required". */
   requiredBy: string
+  /** The same, for a page to put in its own language. */
+  requiredByParts: RequirementPart[]
+  /** An admin's exemption from every rule, while it lasts. */
+  exemptUntil: Date | null
+  exemptReason: string | null
   canSkip: boolean
   graceDaysLeft: number | null
   lockedUntil: Date | null
@@ -36,7 +42,10 @@ export class Status {
       enabledAt: isEnrolled(account) ? account.enabledAt : null,
       recoveryCodesLeft,
       required: requirement.required,
-      requiredBy: describeRequirement(requirement, now),
+      requiredBy: describeRequirement(englishMessages(), requirementParts(requirement, now)),
+      requiredByParts: requirementParts(requirement, now),
+      exemptUntil: requirement.exemptUntil,
+      exemptReason: requirement.exemptUntil === null ? null : account?.exemptReason ?? null,
       canSkip: requirement.canSkip,
       graceDaysLeft: requirement.graceDaysLeft,
       lockedUntil: lockedUntil !== null && lockedUntil > now ? lockedUntil : null

@@ -77,3 +77,15 @@ export class Messages {
     return this.translators.get(locale) ?? this.translators.get(DEFAULT_LOCALE)!
   }
 }
+
+/** The reasons of a requirement in words: "required: role finance; …", or, as `because`, "role finance; …". */
+export function describeRequirement (t: Translate, parts: ReadonlyArray<{ name: string, params: MessageParams }>, form: 'rule' | 'because' = 'rule'): string {
+  return parts.map((part) => t(`${form === 'rule' ? 'requirement' : 'requirement.because'}.${part.name}`, part.params)).join('; ')
+}
+
+let english: Translate | undefined
+/** English, for text that leaves the plugin outside a request (the host API, the CLI, errors a host handles). */
+export function englishMessages (): Translate {
+  english ??= translator(loadCatalogue(DEFAULT_LOCALE))
+  return english
+}

@@ -1,5 +1,6 @@
 // The audit log: newest first, filtered by user, event type and time, paged by a cursor.
 import { Type } from 'typebox'
+import { parseTime } from '../../core/time.ts'
 import { EVENT_TYPES } from '../../services/audit.ts'
 import { fail } from '../../errors.ts'
 import type { EventPageQuery } from '../../db/admin-store.ts'
@@ -8,14 +9,6 @@ import { answers, csrfToken } from '../schemas.ts'
 import { adminData } from './view.ts'
 
 export const EVENTS_PAGE_SIZE = 50
-
-/** "2026-11-22", "2026-11-22T12:00", or a full ISO time; times without a zone are UTC. */
-export function parseTime (value: string): Date | null {
-  const match = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?))?(Z|[+-]\d{2}:\d{2})?$/.exec(value)
-  if (match === null) return null
-  const date = new Date(`${match[1]}T${match[2] ?? '00:00'}${match[3] ?? 'Z'}`)
-  return Number.isNaN(date.getTime()) ? null : date
-}
 
 const eventJson = Type.Object({
   id: Type.Integer(),

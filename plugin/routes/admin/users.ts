@@ -6,14 +6,17 @@ import { Type } from 'typebox'
 import { safeLocation } from '../../core/location.ts'
 import { fail } from '../../errors.ts'
 import { PAGE_SIZE, parseStatusFilter, STATUS_FILTERS, type AdminUserRow, type UsersPage } from '../../services/admin-users.ts'
-import type { MessageKey, MessageParams } from '../../views/messages.ts'
+import { describeRequirement, type MessageKey, type MessageParams, type Translate } from '../../views/messages.ts'
 import { isHtmx, wantsJson } from '../../views/renderer.ts'
 import { auditContextOf, type RouteContext, type Typed } from '../context.ts'
 import { answers, body, csrfToken } from '../schemas.ts'
 import { actorOf } from './guard.ts'
+import { parseTime } from '../../core/time.ts'
 import { adminData, utc } from './view.ts'
 
 export const MAX_REASON = 500
+/** An exemption is for an emergency: a year at most. */
+const MAX_EXEMPTION_MS = 366 * 24 * 60 * 60_000
 const MAX_QUERY = 200
 
 const STATUS_ICONS: Record<AdminUserRow['status'], string> = { enrolled: '✓', awaiting: '⏳', 'not-required': '—', locked: '🔒' }
@@ -33,6 +36,8 @@ const rowJson = Type.Object({
   requiredBy: Type.Union([Type.String(), Type.Null()]),
   lockedUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   enabledAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  exemptUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'An admin exempted the account from every rule until then.' }),
+  exemptReason: Type.Union([Type.String(), Type.Null()]),
   notice: Type.Optional(Type.String()),
   csrfToken: Type.Optional(csrfToken)
 })
@@ -43,7 +48,7 @@ export async function adminUsersRoutes (app: Typed, ctx: RouteContext & { base: 
   const { core, renderer, base } = ctx
   const { adminUsers, admin } = core.services
 
-  function toJson (row: AdminUserRow) {
+  function toJson (t: Translate, row: AdminUserRow) {
     return {
       id: row.userId,
       label: row.label,
@@ -51,7 +56,9 @@ export async function adminUsersRoutes (app: Typed, ctx: RouteContext & { base: 
       status: row.status,
       required: row.required,
       requiredFlag: row.requiredFlag,
-      requiredBy: row.required ? row.requiredBy : null,
+      requiredBy: row.required ? describeRequirement(t, row.requiredBy) : null,
+      exemptUntil: row.exemptUntil?.toISOString() ?? null,
+      exemptReason: row.exemptReason,
       lockedUntil: row.lockedUntil?.toISOString() ?? null,
       enabledAt: row.enabledAt?.toISOString() ?? null
     }
@@ -63,6 +70,7 @@ export async function adminUsersRoutes (app: Typed, ctx: RouteContext & { base: 
     const self = row.userId === actorOf(request).profile.userId
     return {
       ...row,
+      requiredBy: describeRequirement(t, row.requiredBy),
       htmlId: rowHtmlId(row.userId),
       actions: `${base}/users/${encodeURIComponent(row.userId)}`,
       self,
@@ -133,7 +141,7 @@ export async function adminUsersRoutes (app: Typed, ctx: RouteContext & { base: 
       page: 'pages/admin-users',
       partial: 'partials/admin-users',
       title: 'title.admin_users',
-      json: { users: page.users.map(toJson), total: page.total, page: page.page, pageCount: page.pageCount, pageSize: PAGE_SIZE, next, previous },
+      json: { users: page.users.map((row) => toJson(t, row)), total: page.total, page: page.page, pageCount: page.pageCount, pageSize: PAGE_SIZE, next, previous },
       data: adminData(request, base, ctx.options.prefix, 'users', {
         list: {
           ...page,
@@ -177,20 +185,20 @@ export async function adminUsersRoutes (app: Typed, ctx: RouteContext & { base: 
     if (!wantsJson(request) && !isHtmx(request)) return reply.redirect(returnToOf(request), 303)
     const text = ctx.t(request)(notice, params)
     const view = userPage(request, row, { notice: text })
-    return await renderer.send(request, reply, { ...view, json: { ...toJson(row), notice: text } })
+    return await renderer.send(request, reply, { ...view, json: { ...toJson(ctx.t(request), row), notice: text } })
   }
 
   /** A refused action: the row again with the error in it. */
   function refuse (request: FastifyRequest, row: AdminUserRow, code: 'not_allowed_by_policy' | 'invalid_input', message: MessageKey) {
     const view = userPage(request, row, {})
-    return fail(code, { message, json: toJson(row), view: { ...view, data: (error) => ({ ...view.data, row: { ...view.data.row, error } }) } })
+    return fail(code, { message, json: toJson(ctx.t(request), row), view: { ...view, data: (error) => ({ ...view.data, row: { ...view.data.row, error } }) } })
   }
 
   app.get('/admin/users/:id', {
     schema: { summary: 'One user’s row', params: idParams, response: answers({ 200: { description: 'The row', schema: rowJson } }) }
   }, async (request, reply) => {
     const row = await rowOrNotFound(request.params.id)
-    return await renderer.send(request, reply, { ...userPage(request, row, {}), json: toJson(row) })
+    return await renderer.send(request, reply, { ...userPage(request, row, {}), json: toJson(ctx.t(request), row) })
   })
 
   const rowAnswer = answers({ 200: { description: 'The row after the change', schema: rowJson }, 303: { description: 'A plain form goes back to the list' } })
@@ -237,6 +245,42 @@ export async function adminUsersRoutes (app: Typed, ctx: RouteContext & { base: 
     await admin.reset(userId, reason, auditContextOf(request, actor.userId))
     const after = await rowOrNotFound(userId)
     return await answerRow(request, reply, after, after.required ? 'admin.reset_done_required' : 'admin.reset_done', { user: after.label })
+  })
+
+  app.post('/admin/users/:id/exempt', {
+    ...ctx.post,
+    schema: {
+      summary: 'Exempt a user from every rule until a date (break-glass), or end it early',
+      params: idParams,
+      body: body({
+        until: Type.Optional(Type.Unknown({ description: 'When it ends: a date or time (UTC unless it says otherwise), up to a year ahead. Empty ends an exemption.' })),
+        reason: Type.Optional(Type.Unknown({ description: `Why (up to ${MAX_REASON} characters); it goes into the audit log.` })),
+        ...returnToField
+      }),
+      response: rowAnswer
+    }
+  }, async (request, reply) => {
+    const userId = request.params.id
+    const row = await rowOrNotFound(userId)
+    const actor = actorOf(request).profile
+    if (userId === actor.userId) throw refuse(request, row, 'not_allowed_by_policy', 'admin.self_exempt')
+    const rawUntil = typeof request.body.until === 'string' ? request.body.until.trim() : request.body.until
+    const context = auditContextOf(request, actor.userId)
+    if (rawUntil === undefined || rawUntil === '' || rawUntil === null) {
+      if (row.exemptUntil === null) throw refuse(request, row, 'invalid_input', 'admin.exempt_until_missing')
+      await admin.exempt(userId, null, null, context)
+      const after = await rowOrNotFound(userId)
+      return await answerRow(request, reply, after, 'admin.exempt_ended', { user: after.label })
+    }
+    const until = typeof rawUntil === 'string' ? parseTime(rawUntil) : null
+    const now = ctx.options.clock()
+    if (until === null || until.getTime() <= now || until.getTime() > now + MAX_EXEMPTION_MS) throw refuse(request, row, 'invalid_input', 'admin.exempt_until_bad')
+    const reason = typeof request.body.reason === 'string' ? request.body.reason.trim() : ''
+    if (reason === '') throw refuse(request, row, 'invalid_input', 'admin.exempt_reason_missing')
+    if (reason.length > MAX_REASON) throw refuse(request, row, 'invalid_input', 'admin.reason_long')
+    await admin.exempt(userId, until, reason, context)
+    const after = await rowOrNotFound(userId)
+    return await answerRow(request, reply, after, 'admin.exempt_on', { user: after.label, until: utc(until) })
   })
 
   app.post('/admin/users/:id/unlock', {
