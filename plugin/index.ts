@@ -21,6 +21,7 @@ import { createCore, type Core } from './services/core.ts'
 import { fromActor } from './services/context.ts'
 import type { TwoFactorApi } from './public-types.ts'
 import { csrfPostOptions } from './routes/pages.ts'
+import { sendTrustedCookie } from './routes/trusted-cookie.ts'
 import { Messages, negotiateLocale } from './views/messages.ts'
 import { Renderer, type RenderTemplate } from './views/renderer.ts'
 import { assetPaths, loadAssets } from './routes/assets.ts'
@@ -90,7 +91,11 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
   })
   fastify.addHook('onRoute', gate.onRoute)
   fastify.addHook('preHandler', gate.hook)
-  fastify.addHook('onSend', redirectHeadersSafe)
+  fastify.addHook('onSend', function beforeSending (request, reply, payload, done) {
+    sendTrustedCookie(options, request, reply)
+    redirectHeadersSafe(reply)
+    done(null, payload)
+  })
 
   const ctx: RouteContext = {
     options,
@@ -152,13 +157,11 @@ function hostApi (core: Core, options: ResolvedOptions, sessionStore: TwoFactorS
  * character a header can't carry would make Node throw while the response is on its way, which
  * can end the process. The plugin builds its own with `safeLocation`; this catches a host's.
  */
-function redirectHeadersSafe (_request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void): void {
+function redirectHeadersSafe (reply: FastifyReply): void {
   for (const name of ['location', 'hx-redirect', 'hx-location']) {
     const value = reply.getHeader(name)
-    // eslint-disable-next-line no-control-regex
     if (typeof value === 'string' && /[^\u0021-\u007e]/.test(value)) reply.header(name, safeLocation(value))
   }
-  done(null, payload)
 }
 
 /**

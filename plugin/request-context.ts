@@ -8,6 +8,7 @@ import { unavailable } from './db/session-store.ts'
 import { UnknownUserError } from './services/context.ts'
 import { readState } from './sign-in-session.ts'
 import { auditContextOf, lifetimesOf, newChallengeId, step, type RouteContext } from './routes/context.ts'
+import { readTrustedCookie, trustedCookieToSend } from './routes/trusted-cookie.ts'
 
 export interface StartLoginResult {
   state: SignInStateName
@@ -59,17 +60,37 @@ export class RequestTwoFactor {
     const { transition } = await step(this.ctx, this.request, userId, {
       type: 'password', userId, returnTo, now: resolved.clock(), challengeId: newChallengeId(), lifetimes: lifetimesOf(resolved)
     })
-    const state = transition.next!.state
+    let state = transition.next!.state
+    if (state === 'pending' && resolved.trustedDevice !== false) state = await this.tryTrustedBrowser(userId)
     if (state === 'pending-setup') await core.services.signIn.wizardShown(userId, auditContextOf(this.request))
     const next = state === 'signed-in' ? returnTo : `${resolved.prefix}/${state === 'pending' ? 'challenge' : 'setup'}`
     return { state, next }
   }
 
-  /** Ends this session: half-finished and signed-in state alike. */
+  /** A browser the user trusted skips the code (never the password): its cookie is checked and replaced. */
+  private async tryTrustedBrowser (userId: string): Promise<SignInStateName> {
+    const cookie = readTrustedCookie(this.request, this.ctx.options)
+    if (cookie === undefined) return 'pending'
+    const { core, options } = this.ctx
+    const reading = await core.services.signIn.read(userId)
+    const used = await core.services.trustedDevices.use(userId, cookie, reading.now.enrolmentId, auditContextOf(this.request))
+    if (!used.ok) {
+      if (used.revoked) trustedCookieToSend.set(this.request, null)
+      return 'pending'
+    }
+    trustedCookieToSend.set(this.request, used.cookie)
+    const { transition } = await step(this.ctx, this.request, userId, { type: 'trusted-device', now: options.clock() }, reading)
+    return transition.next?.state ?? 'pending'
+  }
+
+  /**
+   * Ends this session, half-finished and signed-in state alike: the old id is deleted from the
+   * store and the browser gets a fresh, empty one (so the answer can still carry a CSRF token).
+   */
   async logout (): Promise<void> {
     const session = this.request.session as FastifyRequest['session'] | undefined
-    if (session === undefined || typeof session.destroy !== 'function') return
-    await session.destroy()
+    if (session === undefined || typeof session.regenerate !== 'function') return
+    await session.regenerate()
   }
 
   /** Ends every other session of the signed-in user (after a password change, say); returns how many. */

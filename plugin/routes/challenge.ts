@@ -8,6 +8,7 @@ import type { VerifyOutcome } from '../services/challenge.ts'
 import { readState } from '../sign-in-session.ts'
 import type { Translate } from '../views/messages.ts'
 import { LOW_RECOVERY_CODES } from './settings.ts'
+import { setTrustedCookie } from './trusted-cookie.ts'
 import { auditContextOf, step, type Typed, type RouteContext } from './context.ts'
 import { answers, body, codeField, csrfToken, next, orMovedOn, recoveryCodeField, redirectAnswer, signInState } from './schemas.ts'
 
@@ -56,6 +57,7 @@ export async function challengeRoutes (app: Typed, ctx: RouteContext): Promise<v
         totpUrl: action,
         recoveryUrl: `${action}?method=recovery`,
         restart: extra.restart === true,
+        trustDays: options.trustedDevice === false ? null : options.trustedDevice.days,
         loginPath,
         userId: state.userId
       }
@@ -104,7 +106,11 @@ export async function challengeRoutes (app: Typed, ctx: RouteContext): Promise<v
       ...ctx.signInPost,
       schema: {
         summary: 'Answer the code prompt: a code, or a recovery code',
-        body: body({ code: Type.Optional(codeField), recoveryCode: Type.Optional(recoveryCodeField) }),
+        body: body({
+          code: Type.Optional(codeField),
+          recoveryCode: Type.Optional(recoveryCodeField),
+          trustDevice: Type.Optional(Type.Unknown({ description: '"true" (or a ticked box): don’t ask for a code on this browser again for the configured days.' }))
+        }),
         response: answers({
           200: {
             description: 'Signed in (JSON); after a recovery code, the page saying how many are left',
@@ -132,8 +138,12 @@ export async function challengeRoutes (app: Typed, ctx: RouteContext): Promise<v
 
       const outcome = await core.services.challenge.verify(state.userId, { code, recoveryCode }, context, 'sign-in')
       if (outcome.ok) {
-        const { transition } = await step(ctx, request, state.userId, { type: 'factor-verified', now: options.clock() })
+        const { transition, reading } = await step(ctx, request, state.userId, { type: 'factor-verified', now: options.clock() })
         if (!transition.ok) throw expired()
+        const { trustDevice } = request.body
+        if (options.trustedDevice !== false && (trustDevice === true || trustDevice === 'true' || trustDevice === 'on')) {
+          setTrustedCookie(reply, options, await core.services.trustedDevices.trust(state.userId, reading.now.enrolmentId, auditContextOf(request)))
+        }
         return await signedIn(request, reply, outcome, state.returnTo ?? options.signedInRedirect)
       }
 

@@ -14,6 +14,8 @@ import { assetRoutes, type Assets } from './assets.ts'
 import { challengeRoutes } from './challenge.ts'
 import { csrfCheck, emptyBodyIsEmptyObject, refuseCrossSite, refuseUnsafeText, typed, type RouteContext } from './context.ts'
 import { logoutRoutes } from './logout.ts'
+import { devicesRoutes } from './devices.ts'
+import { sessionsRoutes } from './sessions.ts'
 import { settingsRoutes } from './settings.ts'
 import { setupRoutes } from './setup.ts'
 import { askForStepUp, stepUpRoutes } from './step-up.ts'
@@ -64,6 +66,8 @@ async function pages (pages: FastifyInstance, { ctx, assets, onReady }: PagesOpt
   await setupRoutes(routes, ctx)
   const { prompt } = await stepUpRoutes(routes, ctx)
   await settingsRoutes(routes, ctx)
+  await sessionsRoutes(routes, ctx)
+  await devicesRoutes(routes, ctx)
   await adminRoutes(routes, { ...ctx, prompt })
   await logoutRoutes(routes, ctx)
   await assetRoutes(pages, { assets, open: ctx.signInStep })

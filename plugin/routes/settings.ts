@@ -11,6 +11,9 @@ import { lockedError } from './challenge.ts'
 import { auditContextOf, type RouteContext, type Typed } from './context.ts'
 import { recoveryPanel, type RecoveryPanel } from './recovery-panel.ts'
 import { answers, body, csrfToken, currentCodeField, passwordField } from './schemas.ts'
+import { deviceView } from './devices.ts'
+import { sessionView } from './sessions.ts'
+import { wantsJson, wantsPartial } from '../views/renderer.ts'
 
 /** At this many codes left or fewer, the settings page invites regeneration. */
 export const LOW_RECOVERY_CODES = 3
@@ -69,7 +72,20 @@ export async function settingsRoutes (app: Typed, ctx: RouteContext): Promise<vo
   }
 
   async function page (request: FastifyRequest, reply: FastifyReply, status: TwoFactorStatus, json: Record<string, unknown>, extra: Parameters<typeof data>[2] = {}) {
-    return await renderer.send(request, reply, { page: 'pages/settings', partial: 'partials/settings', title: 'title.settings', json, data: await data(ctx.t(request), status, extra) })
+    // The full page also lists the sessions and trusted browsers (a swap of the settings card doesn't).
+    const lists = wantsJson(request) || wantsPartial(request) ? {} : await listsOf(request, status.userId)
+    return await renderer.send(request, reply, { page: 'pages/settings', partial: 'partials/settings', title: 'title.settings', json, data: { ...await data(ctx.t(request), status, extra), ...lists } })
+  }
+
+  async function listsOf (request: FastifyRequest, userId: string) {
+    const [sessions, devices] = await Promise.all([
+      core.services.sessions.list(userId, request.session.sessionId),
+      options.trustedDevice === false ? null : core.services.trustedDevices.list(userId)
+    ])
+    return {
+      sessions: { list: sessions.map(sessionView), prefix },
+      ...(devices === null ? {} : { devices: { list: devices.map(deviceView), prefix } })
+    }
   }
 
   /** A refused change: the settings page again, the error next to its form. */

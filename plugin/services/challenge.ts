@@ -61,6 +61,13 @@ export class Challenge {
     return await this.deps.challenges.attempts(challengeId)
   }
 
+  /** When the account's lockout ends; null when it is not locked now. */
+  async lockedUntil (userId: string): Promise<Date | null> {
+    const account = await this.deps.accounts.find(userId)
+    const until = account?.lockedUntil ?? null
+    return until !== null && until.getTime() > this.deps.clock() ? until : null
+  }
+
   /** The digits the account's codes have (the prompt says how many to type). */
   async digitsFor (userId: string): Promise<number> {
     const account = await this.deps.accounts.find(userId)

@@ -30,6 +30,12 @@ export class Reauthentication {
   /** Null when the owner proved it; otherwise why not. `countWrongPassword`: a wrong password counts as a failed code. */
   async check (userId: string, input: ReauthInput, context: AuditContext & { sessionId: string }, countWrongPassword: boolean): Promise<ReauthRefusal | null> {
     if (this.asksPassword) {
+      // Where a wrong password counts, a locked account is refused before the password is even
+      // looked at: the same answer for right and wrong, so the lock can't be used as an oracle.
+      if (countWrongPassword) {
+        const lockedUntil = await this.challenge.lockedUntil(userId)
+        if (lockedUntil !== null) return { reason: 'locked', lockedUntil }
+      }
       const { password } = input
       const ok = typeof password === 'string' && password.length > 0 && password.length <= MAX_PASSWORD_LENGTH &&
         await this.adapter.verifyPassword!(userId, password) === true

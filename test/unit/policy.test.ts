@@ -4,14 +4,17 @@
 import t from 'tap'
 import {
   DEFAULT_POLICY,
-  describeRequirement,
   evaluatePolicy,
+  requirementParts,
   normalisePolicy,
   type PolicySettings,
   type PolicySubject,
   type Requirement
 } from '../../plugin/core/policy.ts'
 import { transition, type AccountNow } from '../../plugin/core/sign-in.ts'
+import { describeRequirement as describeParts, englishMessages } from '../../plugin/views/messages.ts'
+
+const describeRequirement = (requirement: Requirement, now: Date): string => describeParts(englishMessages(), requirementParts(requirement, now))
 
 const LIFETIMES = { pendingMs: 300_000, setupMs: 900_000 }
 

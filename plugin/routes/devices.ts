@@ -1,0 +1,84 @@
+// The browsers the user trusted ("don't ask again"): listed in settings, each forgotten alone or
+// all at once. A forgotten browser is asked for a code at its next sign-in.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import { fail } from '../errors.ts'
+import type { TrustedDevice } from '../services/trusted-devices.ts'
+import { readState } from '../sign-in-session.ts'
+import { isHtmx, wantsJson } from '../views/renderer.ts'
+import { auditContextOf, type RouteContext, type Typed } from './context.ts'
+import { answers, body, csrfToken } from './schemas.ts'
+
+const deviceJson = Type.Object({
+  id: Type.String(),
+  label: Type.String({ description: 'Browser and system, from the user agent when trust was given.' }),
+  createdAt: Type.String({ format: 'date-time' }),
+  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  expiresAt: Type.String({ format: 'date-time', description: 'Fixed when trust was given; use does not extend it.' })
+})
+
+export const devicesAnswer = Type.Object({ devices: Type.Array(deviceJson), notice: Type.Optional(Type.String()), csrfToken })
+
+export function deviceView (device: TrustedDevice) {
+  return {
+    id: device.id,
+    label: device.label,
+    createdAt: device.createdAt.toISOString(),
+    lastUsedAt: device.lastUsedAt?.toISOString() ?? null,
+    expiresAt: device.expiresAt.toISOString()
+  }
+}
+
+export async function devicesRoutes (app: Typed, ctx: RouteContext): Promise<void> {
+  const { options, core, renderer } = ctx
+  const { prefix, loginPath } = options
+
+  function signedInUser (request: FastifyRequest): string {
+    const state = readState(request, options.clock())
+    if (state?.state !== 'signed-in') throw fail('sign_in_required', { message: 'setup.sign_in_first', next: loginPath, link: { href: loginPath, text: 'link.sign_in' } })
+    return state.userId
+  }
+
+  async function answer (request: FastifyRequest, reply: FastifyReply, userId: string, notice?: string) {
+    if (request.method === 'POST' && !wantsJson(request) && !isHtmx(request)) return reply.redirect(`${prefix}/settings`, 303)
+    const devices = (await core.services.trustedDevices.list(userId)).map(deviceView)
+    return await renderer.send(request, reply, {
+      page: 'pages/devices',
+      partial: 'partials/devices',
+      title: 'title.devices',
+      json: { devices, ...(notice !== undefined ? { notice } : {}) },
+      data: { devices: { list: devices, prefix, notice } }
+    })
+  }
+
+  app.get('/devices', {
+    schema: { summary: 'The browsers that skip the code at sign-in', response: answers({ 200: { description: 'The trusted browsers', schema: devicesAnswer } }) }
+  }, async (request, reply) => await answer(request, reply, signedInUser(request)))
+
+  app.post('/devices/:id/forget', {
+    ...ctx.post,
+    schema: {
+      summary: 'Forget one trusted browser',
+      params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+      body: body({}),
+      response: answers({ 200: { description: 'The browsers still trusted', schema: devicesAnswer }, 303: { description: 'A plain form goes back to settings' } })
+    }
+  }, async (request, reply) => {
+    const userId = signedInUser(request)
+    if (!await core.services.trustedDevices.forget(userId, request.params.id, auditContextOf(request))) throw fail('not_found', { message: 'devices.not_found' })
+    return await answer(request, reply, userId, ctx.t(request)('devices.forgotten_one'))
+  })
+
+  app.post('/devices/forget-all', {
+    ...ctx.post,
+    schema: {
+      summary: 'Forget every trusted browser',
+      body: body({}),
+      response: answers({ 200: { description: 'No browser is trusted any more', schema: devicesAnswer }, 303: { description: 'A plain form goes back to settings' } })
+    }
+  }, async (request, reply) => {
+    const userId = signedInUser(request)
+    await core.services.trustedDevices.forgetAll(userId, auditContextOf(request))
+    return await answer(request, reply, userId, ctx.t(request)('devices.forgotten_all'))
+  })
+}
