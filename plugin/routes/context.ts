@@ -48,6 +48,14 @@ export function auditContextOf (request: FastifyRequest, actor?: string): AuditC
 }
 
 /** A fresh id for a code prompt's attempts counter. */
+/** The user of a signed-in session; anything else is refused with the way to the login page. */
+export function signedInUserOf (request: FastifyRequest, options: ResolvedOptions): string {
+  const state = readState(request, options.clock())
+  const { loginPath } = options
+  if (state?.state !== 'signed-in') throw fail('sign_in_required', { message: 'setup.sign_in_first', next: loginPath, link: { href: loginPath, text: 'link.sign_in' } })
+  return state.userId
+}
+
 export function newChallengeId (): string {
   return randomBytes(16).toString('base64url')
 }

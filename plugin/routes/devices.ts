@@ -4,9 +4,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { fail } from '../errors.ts'
 import type { TrustedDevice } from '../services/trusted-devices.ts'
-import { readState } from '../sign-in-session.ts'
 import { isHtmx, wantsJson } from '../views/renderer.ts'
-import { auditContextOf, type RouteContext, type Typed } from './context.ts'
+import { auditContextOf, signedInUserOf, type RouteContext, type Typed } from './context.ts'
 import { answers, body, csrfToken } from './schemas.ts'
 
 const deviceJson = Type.Object({
@@ -31,13 +30,9 @@ export function deviceView (device: TrustedDevice) {
 
 export async function devicesRoutes (app: Typed, ctx: RouteContext): Promise<void> {
   const { options, core, renderer } = ctx
-  const { prefix, loginPath } = options
+  const { prefix } = options
 
-  function signedInUser (request: FastifyRequest): string {
-    const state = readState(request, options.clock())
-    if (state?.state !== 'signed-in') throw fail('sign_in_required', { message: 'setup.sign_in_first', next: loginPath, link: { href: loginPath, text: 'link.sign_in' } })
-    return state.userId
-  }
+  const signedInUser = (request: FastifyRequest): string => signedInUserOf(request, options)
 
   async function answer (request: FastifyRequest, reply: FastifyReply, userId: string, notice?: string) {
     if (request.method === 'POST' && !wantsJson(request) && !isHtmx(request)) return reply.redirect(`${prefix}/settings`, 303)

@@ -7,9 +7,8 @@ import { Type } from 'typebox'
 import { describeUserAgent } from '../core/user-agent.ts'
 import { fail } from '../errors.ts'
 import type { ListedSession } from '../services/sessions.ts'
-import { readState } from '../sign-in-session.ts'
 import { isHtmx, wantsJson } from '../views/renderer.ts'
-import { auditContextOf, type RouteContext, type Typed } from './context.ts'
+import { auditContextOf, signedInUserOf, type RouteContext, type Typed } from './context.ts'
 import { answers, body, csrfToken } from './schemas.ts'
 
 const sessionJson = Type.Object({
@@ -42,13 +41,9 @@ export function sessionView (session: ListedSession) {
 
 export async function sessionsRoutes (app: Typed, ctx: RouteContext): Promise<void> {
   const { options, core, renderer } = ctx
-  const { prefix, loginPath } = options
+  const { prefix } = options
 
-  function signedInUser (request: FastifyRequest): string {
-    const state = readState(request, options.clock())
-    if (state?.state !== 'signed-in') throw fail('sign_in_required', { message: 'setup.sign_in_first', next: loginPath, link: { href: loginPath, text: 'link.sign_in' } })
-    return state.userId
-  }
+  const signedInUser = (request: FastifyRequest): string => signedInUserOf(request, options)
 
   async function answer (request: FastifyRequest, reply: FastifyReply, userId: string, extra: { notice?: string, ended?: number } = {}) {
     // A plain form goes back to the settings page, where the list is.

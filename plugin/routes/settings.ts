@@ -5,10 +5,9 @@ import { Type } from 'typebox'
 import { fail } from '../errors.ts'
 import type { SettingsRefusal } from '../services/settings.ts'
 import type { TwoFactorStatus } from '../services/status.ts'
-import { readState } from '../sign-in-session.ts'
 import { describeRequirement, type Translate } from '../views/messages.ts'
 import { lockedError } from './challenge.ts'
-import { auditContextOf, type RouteContext, type Typed } from './context.ts'
+import { auditContextOf, signedInUserOf, type RouteContext, type Typed } from './context.ts'
 import { recoveryPanel, type RecoveryPanel } from './recovery-panel.ts'
 import { answers, body, csrfToken, currentCodeField, passwordField } from './schemas.ts'
 import { deviceView } from './devices.ts'
@@ -36,14 +35,10 @@ type Form = 'disable' | 'regenerate'
 
 export async function settingsRoutes (app: Typed, ctx: RouteContext): Promise<void> {
   const { options, core, renderer } = ctx
-  const { prefix, loginPath } = options
+  const { prefix } = options
   const proofFields = { password: Type.Optional(passwordField), currentCode: Type.Optional(currentCodeField) }
 
-  function signedInUser (request: FastifyRequest): string {
-    const state = readState(request, options.clock())
-    if (state?.state !== 'signed-in') throw fail('sign_in_required', { message: 'setup.sign_in_first', next: loginPath, link: { href: loginPath, text: 'link.sign_in' } })
-    return state.userId
-  }
+  const signedInUser = (request: FastifyRequest): string => signedInUserOf(request, options)
 
   function toJson (t: Translate, status: TwoFactorStatus) {
     return {
