@@ -16,10 +16,15 @@ import { adminData, utc } from './view.ts'
 
 export const MAX_REASON = 500
 /** An exemption is for an emergency: a year at most. */
-const MAX_EXEMPTION_MS = 366 * 24 * 60 * 60_000
+const DAY_MS = 24 * 60 * 60_000
+const MAX_EXEMPTION_MS = 366 * DAY_MS
 const MAX_QUERY = 200
 
 const STATUS_ICONS: Record<AdminUserRow['status'], string> = { enrolled: '✓', awaiting: '⏳', 'not-required': '—', locked: '🔒' }
+
+function dateOnly (ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10)
+}
 
 /** A user id as an HTML id (and CSS selector): hex keeps any id safe in both. */
 export function rowHtmlId (userId: string): string {
@@ -47,6 +52,7 @@ const idParams = Type.Object({ id: Type.String({ maxLength: 256, description: 'T
 export async function adminUsersRoutes (app: Typed, ctx: RouteContext & { base: string }): Promise<void> {
   const { core, renderer, base } = ctx
   const { adminUsers, admin } = core.services
+  const now = ctx.options.clock
 
   function toJson (t: Translate, row: AdminUserRow) {
     return {
@@ -79,6 +85,10 @@ export async function adminUsersRoutes (app: Typed, ctx: RouteContext & { base: 
       // What the toggle turns: the admin flag, or the admin default while nobody has decided.
       requiredByFlag: row.requiredFlag === true || (row.requiredFlag === null && row.isAdmin),
       enrolledOrPending: row.status === 'enrolled' || row.status === 'locked' || row.enabledAt !== null,
+      exemptText: row.exemptUntil === null ? null : t('admin.exempt.row', { until: utc(row.exemptUntil), reason: row.exemptReason ?? '' }),
+      // The date field's bounds: tomorrow to a year ahead (the route checks the same limit).
+      exemptMin: dateOnly(now() + DAY_MS),
+      exemptMax: dateOnly(now() + MAX_EXEMPTION_MS - DAY_MS),
       returnTo: extra.returnTo,
       error: extra.error,
       notice: extra.notice
@@ -273,8 +283,7 @@ export async function adminUsersRoutes (app: Typed, ctx: RouteContext & { base: 
       return await answerRow(request, reply, after, 'admin.exempt_ended', { user: after.label })
     }
     const until = typeof rawUntil === 'string' ? parseTime(rawUntil) : null
-    const now = ctx.options.clock()
-    if (until === null || until.getTime() <= now || until.getTime() > now + MAX_EXEMPTION_MS) throw refuse(request, row, 'invalid_input', 'admin.exempt_until_bad')
+    if (until === null || until.getTime() <= now() || until.getTime() > now() + MAX_EXEMPTION_MS) throw refuse(request, row, 'invalid_input', 'admin.exempt_until_bad')
     const reason = typeof request.body.reason === 'string' ? request.body.reason.trim() : ''
     if (reason === '') throw refuse(request, row, 'invalid_input', 'admin.exempt_reason_missing')
     if (reason.length > MAX_REASON) throw refuse(request, row, 'invalid_input', 'admin.reason_long')
