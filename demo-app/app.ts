@@ -199,11 +199,12 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
     if (user === undefined) return reply.redirect('/login', 303)
     const status = await app.twoFactor.status(user.id)
     const csrfToken = reply.generateCsrf()
-    if (wantsJson(request.headers.accept)) return { user: { id: user.id, username: user.username, role: user.role }, twoFactor: { enabled: status.enabled }, csrfToken }
+    if (wantsJson(request.headers.accept)) return { user: { id: user.id, username: user.username, role: user.role }, twoFactor: { enabled: status.enabled, notice: request.twoFactor.notice }, csrfToken }
     return reply.type('text/html').send(page({
       title: 'Dashboard',
       csrfToken,
       user,
+      banner: await request.twoFactor.banner(reply),
       body: `<section class="tf-card" aria-labelledby="dash-title">
         <h1 id="dash-title">Welcome, ${escapeHtml(user.username)}</h1>
         <p>You are signed in. Two-factor authentication is <strong>${status.enabled ? 'on' : 'off'}</strong>.</p>

@@ -14,9 +14,11 @@ export interface PageInput {
   csrfToken: string
   body: string
   user?: { username: string, role: string } | null
+  /** The plugin's banner (`request.twoFactor.banner(reply)`): already HTML, '' when there is nothing to say. */
+  banner?: string
 }
 
-export function page ({ title, csrfToken, body, user }: PageInput): string {
+export function page ({ title, csrfToken, body, user, banner = '' }: PageInput): string {
   const nav = user
     ? `<nav class="demo-nav" aria-label="Main">
         <a href="/">Dashboard</a>
@@ -40,6 +42,7 @@ export function page ({ title, csrfToken, body, user }: PageInput): string {
 <body class="tf">
   <main class="tf-main">
     ${nav}
+    ${banner}
     ${body}
   </main>
 </body>

@@ -1,6 +1,6 @@
 // The deliberate public surface: what a host imports and what the decorators look like. Service
 // classes stay inside; a host sees plain functions and plain data.
-import type { RequestTwoFactor, StartLoginResult } from './request-context.ts'
+import type { RequestTwoFactor, StartLoginResult, TwoFactorNotice } from './request-context.ts'
 import type { PolicySettings } from './core/policy.ts'
 import type { TwoFactorSessionStore } from './db/session-store.ts'
 import type { ActorContext } from './services/context.ts'
@@ -15,7 +15,7 @@ export type { TwoFactorStatus } from './services/status.ts'
 export type { UserProfile } from './services/profiles.ts'
 export type { PolicySettings } from './core/policy.ts'
 export type { RequestStateName, SignInStateName } from './core/sign-in.ts'
-export type { RequestTwoFactor, StartLoginResult }
+export type { RequestTwoFactor, StartLoginResult, TwoFactorNotice }
 export type { ActorContext } from './services/context.ts'
 export { UnknownUserError } from './services/context.ts'
 export type { TwoFactorDatabase } from './db/database.ts'

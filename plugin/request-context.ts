@@ -1,12 +1,12 @@
 // `request.twoFactor`: what the host sees of the sign-in on each request, and the calls it
 // makes: `startLogin` once the password is right, `logout`, `endOtherSessions`.
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { safeLocation } from './core/location.ts'
 import type { RequestStateName, SignInStateName } from './core/sign-in.ts'
 import { TwoFactorError } from './errors.ts'
 import { unavailable } from './db/session-store.ts'
 import { UnknownUserError } from './services/context.ts'
-import { readState } from './sign-in-session.ts'
+import { graceOf, readState } from './sign-in-session.ts'
 import { auditContextOf, lifetimesOf, newChallengeId, step, type RouteContext } from './routes/context.ts'
 import { readTrustedCookie, trustedCookieToSend } from './routes/trusted-cookie.ts'
 
@@ -15,6 +15,17 @@ export interface StartLoginResult {
   /** Where to send the user now: the code prompt, the wizard, or `returnTo`. */
   next: string
 }
+
+/** Something the host's layout should tell the signed-in user (today: setup is due soon). */
+export interface TwoFactorNotice {
+  kind: 'grace'
+  /** Whole days until setup can no longer be skipped (rounded up: 1 on the last day). */
+  daysLeft: number
+  /** Where to set it up. */
+  setupPath: string
+}
+
+const DAY_MS = 24 * 60 * 60_000
 
 export class RequestTwoFactor {
   constructor (private readonly request: FastifyRequest, private readonly ctx: RouteContext) {}
@@ -37,6 +48,24 @@ export class RequestTwoFactor {
   get pendingUserId (): string | null {
     const data = this.data
     return data !== null && data.state !== 'signed-in' ? data.userId : null
+  }
+
+  /**
+   * While this session was let in by "Skip for now" and a requirement is in its grace period:
+   * how long is left and where to set it up. Null otherwise. Read from the session alone.
+   */
+  get notice (): TwoFactorNotice | null {
+    const now = this.ctx.options.clock()
+    const grace = graceOf(this.request, now)
+    if (grace === null) return null
+    return { kind: 'grace', daysLeft: Math.ceil((grace.graceEndsAt - now) / DAY_MS), setupPath: `${this.ctx.options.prefix}/setup` }
+  }
+
+  /** The `notice` as the plugin's banner partial (HTML, in the request's language), or '' when there is none. */
+  async banner (reply: FastifyReply): Promise<string> {
+    const notice = this.notice
+    if (notice === null) return ''
+    return await this.ctx.renderer.fragment(this.request, reply, 'partials/banner', { notice })
   }
 
   /**

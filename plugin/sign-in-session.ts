@@ -17,10 +17,16 @@ export interface SessionMeta {
   userAgent: string | null
 }
 
+/** A session signed in by "Skip for now" while a requirement is in grace: when the grace ends. */
+export interface GraceNote {
+  graceEndsAt: number
+}
+
 declare module 'fastify' {
   interface Session {
     twoFactor?: SignInState
     twoFactorMeta?: SessionMeta
+    twoFactorGrace?: GraceNote
   }
 }
 
@@ -57,4 +63,15 @@ export async function storeState (request: FastifyRequest, before: SignInState |
 export function noteSeen (request: FastifyRequest, now: number): void {
   const meta = request.session.twoFactorMeta
   if (meta !== undefined && now - meta.lastSeenAt >= LAST_SEEN_EVERY_MS) meta.lastSeenAt = now
+}
+
+/**
+ * The grace left to a session that skipped setup, or null. Only while the session has proven no
+ * factor: one that enrolled (here, or elsewhere, which ends this session) has nothing to be told.
+ */
+export function graceOf (request: FastifyRequest, now: number): GraceNote | null {
+  const state = readState(request, now)
+  const note = (request.session as FastifyRequest['session'] | null | undefined)?.twoFactorGrace
+  if (state?.state !== 'signed-in' || state.verifiedAt !== undefined || note === undefined) return null
+  return note.graceEndsAt > now ? note : null
 }

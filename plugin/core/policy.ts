@@ -127,3 +127,10 @@ export function normalisePolicy (value: unknown, fallback: PolicySettings = DEFA
     allowSkip: typeof v.allowSkip === 'boolean' ? v.allowSkip : fallback.allowSkip
   }
 }
+
+/** When the grace of "required for everyone" ends, if that is what lets the user skip now; else null. */
+export function graceEndOf (requirement: Requirement): number | null {
+  if (!requirement.canSkip) return null
+  const everyone = requirement.rules.find((rule) => rule.kind === 'everyone')
+  return everyone === undefined ? null : everyone.graceEndsAt.getTime()
+}

@@ -3,6 +3,7 @@
 // 2FA on (or moving to a new phone) and a user whose sign-in waits on a required setup.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
+import { graceEndOf } from '../core/policy.ts'
 import type { SignInState } from '../core/sign-in.ts'
 import { fail, type TwoFactorError } from '../errors.ts'
 import type { EnrolmentView } from '../services/enrolment.ts'
@@ -235,6 +236,8 @@ export async function setupRoutes (app: Typed, ctx: RouteContext): Promise<void>
     const { transition, reading } = await step(ctx, request, state.userId, { type: 'skip', ...moveEvent() })
     if (transition.ok) {
       await core.services.signIn.skipped(state.userId, reading.requirement, auditContextOf(request))
+      const graceEndsAt = graceEndOf(reading.requirement)
+      if (graceEndsAt !== null) request.session.twoFactorGrace = { graceEndsAt }
       return renderer.redirect(request, reply, state.returnTo ?? options.signedInRedirect, { state: 'signed-in' })
     }
     if (transition.next?.state === 'pending') return renderer.redirect(request, reply, `${prefix}/challenge`, { state: 'pending' })

@@ -81,6 +81,11 @@ export class Renderer {
     return reply.type('text/html; charset=utf-8').send(html)
   }
 
+  /** A partial for the host's own pages (the grace banner), in the request's language. */
+  async fragment (request: FastifyRequest, reply: FastifyReply, template: string, data: Record<string, unknown>): Promise<string> {
+    return await this.render(reply, template, { ...this.context(request), ...data })
+  }
+
   /** JSON with the session's CSRF token, except after a failure that may be the session store's own. */
   sendJson (reply: FastifyReply, json: Record<string, unknown>, status = 200): FastifyReply {
     const body = status === 503 ? json : { ...json, csrfToken: reply.generateCsrf() }
