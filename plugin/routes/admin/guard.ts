@@ -44,6 +44,11 @@ export function adminGuard (ctx: RouteContext, options: { prompt: StepUpPrompt, 
     const account = async () => (reading ??= await core.services.signIn.read(state.userId))
     // Signed in by "Skip for now" (or with a password only) while a second factor is required.
     if (state.verifiedAt === undefined && (await account()).requirement.required) {
+      // A trusted browser let the session in without a code: the account has a factor, so the
+      // way on is to prove it now (the step-up prompt), not a refusal.
+      if ((await account()).now.enrolled) {
+        return await askForStepUp(request, reply, { prefix, prompt: options.prompt, stepUpReturnTo: options.returnTo(request), message: ctx.t(request)('error.step_up_required') })
+      }
       await denied('no_second_factor')
       throw fail('second_factor_required', { status: 403, message: 'admin.second_factor_first', next: `${prefix}/setup`, link: { href: `${prefix}/setup`, text: 'link.set_up_now' } })
     }
