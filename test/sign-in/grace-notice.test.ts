@@ -61,7 +61,7 @@ t.test('nobody else gets the notice', async (t) => {
 
   await everyoneWithGrace(host, 7)
   const alice = await skipped(host, 'alice')
-  t.equal(answerOf(await alice.get('/', { json: true })).notice.kind, 'grace')
+  t.equal((answerOf(await alice.get('/', { json: true })).notice as { kind: string }).kind, 'grace')
   // Alice sets up 2FA from the banner's link, in this session.
   const manualKey = await manualKeyOf(alice)
   t.equal((await alice.post('/2fa/setup/confirm', { code: codeFor(manualKey, host.clock.ms) }, { json: true })).statusCode, 200)
