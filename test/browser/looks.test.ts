@@ -40,6 +40,22 @@ async function look (t: Test, state: string): Promise<void> {
   await page.setViewportSize({ width: 1280, height: 800 })
 }
 
+/** The recovery-code panel, from a small phone to a wide desktop: no sideways scrolling, every code whole on screen. */
+async function recoveryPanelFits (t: Test): Promise<void> {
+  for (const width of [320, 900, 1440]) {
+    await page.setViewportSize({ width, height: 900 })
+    const overflow = await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth') as number
+    t.equal(overflow, 0, `recovery panel at ${width} px: no horizontal scrolling`)
+    const cut = await page.evaluate(`[...document.querySelectorAll('#tf-code-list li')].filter((li) => {
+      const box = li.getBoundingClientRect()
+      return box.left < 0 || box.right > document.documentElement.clientWidth || li.scrollWidth > li.clientWidth
+    }).length`) as number
+    t.equal(cut, 0, `recovery panel at ${width} px: every code whole on screen`)
+    await screenshot(page, `recovery-panel-${width}`)
+  }
+  await page.setViewportSize({ width: 1280, height: 800 })
+}
+
 async function signIn (): Promise<void> {
   await page.goto(`${baseUrl}/login`)
   await page.fill('#username', 'alice')
@@ -66,6 +82,7 @@ t.test('the wizard, the challenge and settings on a phone and a desktop, light a
   await page.waitForSelector('#tf-code-list')
   const codes = (await page.locator('#tf-code-list li').allTextContents()).map((code) => code.trim())
   await look(t, 'codes')
+  await recoveryPanelFits(t)
   await page.emulateMedia({ media: 'print' })
   await screenshot(page, 'looks-codes-print')
   await page.emulateMedia({ media: 'screen' })
