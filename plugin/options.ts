@@ -2,7 +2,7 @@
 // themselves, and the one function that checks them at register time so a bad option fails
 // `app.ready()` with a message naming it.
 import type { FastifyRequest } from 'fastify'
-import type { TwoFactorDatabase } from './db/database.ts'
+import { driverOf, type TwoFactorDatabase } from './db/database.ts'
 import { missingIndexMethods, type TwoFactorSessionStore } from './db/session-store.ts'
 import { parseDuration } from './core/duration.ts'
 import { isFolder } from './views/eta.ts'
@@ -37,6 +37,11 @@ export interface AccountsAdapter<User = any> {
    * without it they call `findUser` once per row.
    */
   findUsers? (userIds: string[]): Promise<User[]>
+  /**
+   * Finds a user by what they sign in with (user name, e-mail), for the operator CLI: with it,
+   * `two-factor status alice@example.com` works as well as the id. Null when there is none.
+   */
+  findByLogin? (login: string): Promise<User | null | undefined> | User | null | undefined
   /** Called once sign-in completes (after the second factor): clear the host's password-lockout counter here. */
   onSignedIn? (userId: string, request: FastifyRequest): Promise<void> | void
 }
@@ -67,7 +72,7 @@ export interface RateLimitOptions {
 }
 
 export interface TwoFactorOptions {
-  /** A drizzle Postgres database (postgres.js or PGlite). */
+  /** A drizzle Postgres database: on postgres.js, node-postgres (`pg`) or PGlite. */
   database: TwoFactorDatabase
   /** The adapter to the host's users. */
   accounts: AccountsAdapter
@@ -136,6 +141,11 @@ export interface TwoFactorOptions {
   alertThreshold?: number
   /** @default 300000 */
   alertWindowMs?: number
+  /**
+   * Audit events older than this many days are deleted at startup and once a day after (and
+   * the deletion is itself an audit event, actor `retention`). @default undefined: kept forever
+   */
+  auditRetentionDays?: number
   /** The clock, ms since the epoch (tests inject one). @default Date.now */
   clock?: () => number
   /**
@@ -173,8 +183,9 @@ export const DEFAULTS = {
   cookieName: 'tf.sid'
 } as const
 
-export type ResolvedOptions = Required<Omit<TwoFactorOptions, 'keys' | 'templatesDir' | 'onEvent' | 'alert' | 'rateLimit' | 'session' | 'adminFreshWithin' | 'locale'>> & {
+export type ResolvedOptions = Required<Omit<TwoFactorOptions, 'keys' | 'templatesDir' | 'onEvent' | 'alert' | 'rateLimit' | 'session' | 'adminFreshWithin' | 'locale' | 'auditRetentionDays'>> & {
   locale: TwoFactorOptions['locale']
+  auditRetentionDays: number | undefined
   adminFreshWithinMs: number
   keys: string | undefined
   templatesDir: string | undefined
@@ -183,6 +194,9 @@ export type ResolvedOptions = Required<Omit<TwoFactorOptions, 'keys' | 'template
   rateLimit: Required<Omit<RateLimitOptions, 'redis'>> & { redis?: unknown } | false
   session: Required<Omit<SessionOptions, 'store'>> & { store?: TwoFactorSessionStore }
 }
+
+/** A hundred years: longer is "forever", which is leaving the option out. */
+const MAX_RETENTION_DAYS = 36_500
 
 export class OptionsError extends Error {
   constructor (option: string, problem: string) {
@@ -211,9 +225,9 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new OptionsError('options', 'must be an object')
   const o = options as Partial<TwoFactorOptions>
 
-  const db = o.database as { select?: unknown, transaction?: unknown } | undefined
-  if (db === undefined || !isFn(db.select) || !isFn(db.transaction)) {
-    throw new OptionsError('database', 'must be a drizzle Postgres database (drizzle-orm/postgres-js or drizzle-orm/pglite)')
+  const driver = driverOf(o.database)
+  if ('got' in driver) {
+    throw new OptionsError('database', `must be a drizzle database on postgres.js (drizzle-orm/postgres-js), node-postgres (drizzle-orm/node-postgres) or PGlite (drizzle-orm/pglite); it is ${driver.got}`)
   }
 
   const accounts = o.accounts as Partial<AccountsAdapter> | undefined
@@ -223,7 +237,7 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
   for (const required of ['findUser', 'userId', 'label'] as const) {
     if (!isFn(accounts[required])) throw new OptionsError(`accounts.${required}`, 'must be a function')
   }
-  for (const optional of ['verifyPassword', 'isAdmin', 'roles', 'createdAt', 'listUsers', 'findUsers', 'onSignedIn'] as const) {
+  for (const optional of ['verifyPassword', 'isAdmin', 'roles', 'createdAt', 'listUsers', 'findUsers', 'findByLogin', 'onSignedIn'] as const) {
     if (accounts[optional] !== undefined && !isFn(accounts[optional])) throw new OptionsError(`accounts.${optional}`, 'must be a function when given')
   }
 
@@ -331,6 +345,7 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
     alert: o.alert,
     alertThreshold: o.alertThreshold === undefined ? DEFAULTS.alertThreshold : positiveInt('alertThreshold', o.alertThreshold),
     alertWindowMs: o.alertWindowMs === undefined ? DEFAULTS.alertWindowMs : positiveInt('alertWindowMs', o.alertWindowMs, 1000),
+    auditRetentionDays: o.auditRetentionDays === undefined ? undefined : positiveInt('auditRetentionDays', o.auditRetentionDays, 1, MAX_RETENTION_DAYS),
     clock: o.clock ?? Date.now,
     locale: o.locale
   }

@@ -1,9 +1,12 @@
 // One database per test file: an in-memory PGlite by default, or a fresh database on the
-// real server named by DATABASE_URL (created here, dropped at teardown).
+// real server named by DATABASE_URL (created here, dropped at teardown), reached through
+// postgres.js, or through node-postgres with DATABASE_DRIVER=pg.
 import { randomBytes } from 'node:crypto'
 import { PGlite } from '@electric-sql/pglite'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import pg from 'pg'
 import postgres from 'postgres'
 import type { TwoFactorDatabase } from '../../plugin/index.ts'
 
@@ -38,6 +41,24 @@ async function createPostgresDatabase (): Promise<TestDatabase> {
   await admin.unsafe(`create database ${name}`)
   const url = new URL(adminUrl)
   url.pathname = `/${name}`
+  const dropDatabase = async () => {
+    await admin.unsafe(`drop database if exists ${name} with (force)`)
+    await admin.end({ timeout: 5 })
+  }
+  if (process.env.DATABASE_DRIVER === 'pg') {
+    const pool = new pg.Pool({ connectionString: url.toString(), max: 20 })
+    // Dropping the database at teardown ends connections an app still held: not a test failure.
+    pool.on('error', () => {})
+    return {
+      db: drizzleNodePg(pool) as unknown as TwoFactorDatabase,
+      kind: 'postgres',
+      url: url.toString(),
+      close: async () => {
+        await pool.end()
+        await dropDatabase()
+      }
+    }
+  }
   const client = postgres(url.toString(), { max: 20, onnotice: () => {} })
   return {
     db: drizzlePostgres(client) as unknown as TwoFactorDatabase,
@@ -45,8 +66,7 @@ async function createPostgresDatabase (): Promise<TestDatabase> {
     url: url.toString(),
     close: async () => {
       await client.end({ timeout: 5 })
-      await admin.unsafe(`drop database if exists ${name} with (force)`)
-      await admin.end({ timeout: 5 })
+      await dropDatabase()
     }
   }
 }
