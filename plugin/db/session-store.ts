@@ -66,7 +66,7 @@ export const hashSessionId = (sessionId: string): string =>
 export const sessionHandle = (sidHash: string): string =>
   createHash('sha256').update(`handle:${sidHash}`).digest('base64url').slice(0, 22)
 
-interface StorableSession {
+export interface StorableSession {
   cookie?: { expires?: Date | string | null }
   twoFactor?: { userId?: string, state?: string }
   /** @fastify/session's: whether the data changed since the session was made or loaded. */
@@ -81,13 +81,22 @@ interface StorableSession {
  * nothing to keep: a new one needs no row until it holds something (and then it is changed), a
  * loaded one has its row already. (A session emptied on purpose is changed, so it is written.)
  */
-function untouchedAndEmpty (session: StorableSession): boolean {
+export function untouchedAndEmpty (session: StorableSession): boolean {
   if (typeof session.isModified !== 'function' || session.isModified()) return false
   for (const key in session) {
-    if (key !== 'cookie' && typeof session[key] !== 'function') return false
+    if (key !== 'cookie' && key !== LOADED_FROM && typeof session[key] !== 'function') return false
   }
   return true
 }
+
+/**
+ * Put on a session read from the table (never stored): the hash of the row it came from. A
+ * write of such a session only updates that row and never makes it again, so a session ended
+ * while one of its requests was in flight (signed out elsewhere, a reset, a lockout) stays
+ * ended when that request saves it. A new session (and one made by `regenerate`) has no mark
+ * and is inserted.
+ */
+export const LOADED_FROM = 'twoFactorLoadedFrom'
 
 /** The session as JSON that jsonb accepts: a lone surrogate (which it refuses) becomes U+FFFD. */
 export function storableJson (session: unknown): Record<string, unknown> {
@@ -127,6 +136,12 @@ function prepareStatements (db: TwoFactorDatabase) {
       target: sessions.sidHash,
       set: { userId: sql`excluded.user_id`, data: sql`excluded.data`, expiresAt: sql`excluded.expires_at` }
     }).prepare('two_factor_session_set'),
+    // Raw placeholders skip the columns' encoding: the data comes as JSON text, the expiry as ISO text.
+    update: db.update(sessions).set({
+      userId: sql`${sql.placeholder('userId')}`,
+      data: sql`${sql.placeholder('dataJson')}::jsonb`,
+      expiresAt: sql`${sql.placeholder('expiresAtIso')}::timestamptz`
+    }).where(bySid).prepare('two_factor_session_update'),
     destroy: db.delete(sessions).where(bySid).prepare('two_factor_session_destroy')
   }
 }
@@ -150,14 +165,21 @@ export class PgSessionStore implements TwoFactorSessionStore {
     const expires = session.cookie?.expires
     const expiresAt = expires ? new Date(expires) : new Date(this.clock() + DEFAULT_TTL_MS)
     const userId = session.twoFactor?.userId ?? null
-    settle(this.statements.set.execute({ sidHash: hashSessionId(sessionId), userId, data: storableJson(session), expiresAt }).then(() => undefined), callback, this.log)
+    const sidHash = hashSessionId(sessionId)
+    const { [LOADED_FROM]: loadedFrom, ...data } = storableJson(session)
+    // A session read from its row only updates it: if the row is gone, the session was ended.
+    const write = loadedFrom === sidHash
+      ? this.statements.update.execute({ sidHash, userId, dataJson: JSON.stringify(data), expiresAtIso: expiresAt.toISOString() })
+      : this.statements.set.execute({ sidHash, userId, data, expiresAt })
+    settle(write.then(() => undefined), callback, this.log)
   }
 
   get (sessionId: string, callback: Callback<Record<string, unknown> | null>): void {
-    const read = this.statements.get.execute({ sidHash: hashSessionId(sessionId) })
+    const sidHash = hashSessionId(sessionId)
+    const read = this.statements.get.execute({ sidHash })
       .then((rows) => {
         const row = rows[0]
-        return row !== undefined && row.expiresAt.getTime() > this.clock() ? row.data : null
+        return row !== undefined && row.expiresAt.getTime() > this.clock() ? { ...row.data, [LOADED_FROM]: sidHash } : null
       })
     settle(read, callback, this.log)
   }

@@ -97,7 +97,16 @@ export class TrustedDevices {
     }
     if (row.expiresAt <= now || row.enrolmentId !== enrolmentId || enrolmentId === null) return { ok: false, revoked: false }
     const token = randomBytes(TOKEN_BYTES).toString('base64url')
-    if (!await this.deps.store.rotate(row.id, row.digest, this.digest(token), now)) return { ok: false, revoked: false }
+    if (!await this.deps.store.rotate(row.id, row.digest, this.digest(token), now)) {
+      // Another request replaced this very token in between: two uses of one token, so a copy
+      // is about, the same as when they come one after the other.
+      const after = await this.deps.store.find(row.id)
+      if (after !== undefined && this.matches(after.previousDigest, parsed.token)) {
+        await this.revoke(after, 'reused', context)
+        return { ok: false, revoked: true }
+      }
+      return { ok: false, revoked: false }
+    }
     await this.deps.audit.record('device.used', { userId, details: { device: row.id }, context })
     return { ok: true, cookie: { value: `${row.id}.${token}`, expiresAt: row.expiresAt }, deviceId: row.id }
   }
