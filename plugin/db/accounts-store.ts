@@ -170,7 +170,7 @@ export class AccountsStore {
   }
 
   /** Clears the active secret, every pending one, the recovery codes and the trusted browsers (turn off, admin reset, requirement lifted). */
-  async clearEnrolment (tx: Executor, userId: string, now: Date): Promise<boolean> {
+  async clearEnrolment (tx: Executor, userId: string, now: Date): Promise<{ cleared: boolean, browsersForgotten: number }> {
     const rows = await tx.update(accounts).set({
       secret: null, enabledAt: null, enrolmentId: null, algorithm: null, digits: null, period: null,
       // The replay guard belongs to the secret being cleared: keeping its step would refuse a
@@ -181,8 +181,8 @@ export class AccountsStore {
     await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId))
     await tx.delete(enrolments).where(eq(enrolments.userId, userId))
     // A trusted browser skipped a factor that no longer exists.
-    await tx.delete(trustedDevices).where(eq(trustedDevices.userId, userId))
-    return rows.length === 1
+    const forgotten = await tx.delete(trustedDevices).where(eq(trustedDevices.userId, userId)).returning({ id: trustedDevices.id })
+    return { cleared: rows.length === 1, browsersForgotten: forgotten.length }
   }
 
   async setRequired (tx: Executor, userId: string, required: boolean, now: Date): Promise<void> {

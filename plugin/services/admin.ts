@@ -3,6 +3,7 @@
 // change is the same change, in one transaction with its audit event.
 import type { PolicySettings } from '../core/policy.ts'
 import type { AccountsStore } from '../db/accounts-store.ts'
+import type { EventsStore } from '../db/events-store.ts'
 import type { MarksStore } from '../db/marks-store.ts'
 import type { SettingsStore } from '../db/settings-store.ts'
 import type { UnitOfWork } from '../db/unit-of-work.ts'
@@ -15,10 +16,13 @@ import type { Sessions } from './sessions.ts'
 /** How often a refused admin request is written to the audit log, per actor. */
 export const ADMIN_DENIED_EVERY_MS = 10 * 60_000
 
+const DAY_MS = 24 * 60 * 60_000
+
 export interface AdminDeps {
   profiles: Profiles
   accounts: AccountsStore
   settings: SettingsStore
+  events: EventsStore
   policy: Policy
   marks: MarksStore
   sessions: Sessions
@@ -47,8 +51,9 @@ export class Admin {
     const now = this.now()
     const { events } = await this.deps.unitOfWork.run(async (work) => {
       await this.deps.accounts.setRequired(work.tx, userId, required, now)
-      if (!required) await this.deps.accounts.clearEnrolment(work.tx, userId, now)
+      const cleared = required ? null : await this.deps.accounts.clearEnrolment(work.tx, userId, now)
       await this.deps.audit.recordIn(work, required ? 'required.on' : 'required.off', { userId, context })
+      if (cleared !== null) await this.deps.audit.recordTrustEnded(work, userId, cleared.browsersForgotten, 'requirement_lifted', context)
     })
     await this.deps.audit.publish(events)
     if (!required) await this.deps.sessions.endOthers(userId, undefined, context, 'requirement_lifted')
@@ -58,8 +63,9 @@ export class Admin {
   async reset (userId: string, reason: string, context: AuditContext): Promise<void> {
     await this.deps.profiles.require(userId)
     const { events } = await this.deps.unitOfWork.run(async (work) => {
-      await this.deps.accounts.clearEnrolment(work.tx, userId, this.now())
+      const { browsersForgotten } = await this.deps.accounts.clearEnrolment(work.tx, userId, this.now())
       await this.deps.audit.recordIn(work, 'disabled.by_admin', { userId, details: { reason }, context })
+      await this.deps.audit.recordTrustEnded(work, userId, browsersForgotten, 'reset', context)
     })
     await this.deps.audit.publish(events)
     await this.deps.sessions.endOthers(userId, undefined, context, 'reset')
@@ -106,6 +112,21 @@ export class Admin {
     })
     await this.deps.audit.publish(events)
     return next
+  }
+
+  /**
+   * Deletes the audit events older than `olderThanDays` days. The deletion is recorded in the
+   * same transaction (after it, so the record stays), unless there was nothing to delete.
+   */
+  async pruneEvents (olderThanDays: number, context: AuditContext): Promise<{ deleted: number, before: Date }> {
+    const before = new Date(this.deps.clock() - olderThanDays * DAY_MS)
+    const { result: deleted, events } = await this.deps.unitOfWork.run(async (work) => {
+      const deleted = await this.deps.events.deleteBefore(work.tx, before)
+      if (deleted > 0) await this.deps.audit.recordIn(work, 'events.pruned', { details: { olderThanDays, before: before.toISOString(), deleted }, context })
+      return deleted
+    })
+    await this.deps.audit.publish(events)
+    return { deleted, before }
   }
 
   /**

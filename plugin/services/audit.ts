@@ -34,6 +34,7 @@ export const EVENT_TYPES = [
   'exempt.on',
   'exempt.off',
   'keys.rotated',
+  'events.pruned',
   'admin.denied'
 ] as const
 
@@ -111,6 +112,11 @@ export class Audit {
   /** An event in the transaction of the change it records (published by the caller after the commit). */
   async recordIn (work: Work, type: EventType, input: EventInput): Promise<void> {
     await work.record(this.row(type, input))
+  }
+
+  /** Trusted browsers forgotten with the factor they skipped (turned off, reset, replaced): one device.revoked for all. */
+  async recordTrustEnded (work: Work, userId: string, count: number, reason: string, context: AuditContext): Promise<void> {
+    if (count > 0) await this.recordIn(work, 'device.revoked', { userId, details: { count, reason }, context })
   }
 
   /** Hands committed events to `onEvent`; a failed code may also raise the alert. */

@@ -125,9 +125,10 @@ export class Enrolment {
       await this.deps.enrolments.deleteOthers(work.tx, userId, taken.id)
       await this.deps.recovery.replace(work.tx, userId, digests, now)
       // Trust given under the old authenticator does not carry over to the new one.
-      if (replacing) await this.deps.trustedDevices.forgetAll(userId, work.tx)
+      const browsersForgotten = replacing ? await this.deps.trustedDevices.forgetAll(userId, work.tx) : 0
       await audit.recordIn(work, 'enrolment.completed', { userId, context })
       if (replacing) await audit.recordIn(work, 'authenticator.replaced', { userId, context })
+      await audit.recordTrustEnded(work, userId, browsersForgotten, 'replaced', context)
       return true
     })
     if (!confirmed) return { ok: false, reason: 'expired' }

@@ -32,8 +32,9 @@ export class Settings {
     const refused = await this.deps.reauthentication.check(userId, proof, context, false)
     if (refused !== null) return { ok: false, refusal: refused, status }
     const { events } = await this.deps.unitOfWork.run(async (work) => {
-      await this.deps.accounts.clearEnrolment(work.tx, userId, new Date(this.deps.clock()))
+      const { browsersForgotten } = await this.deps.accounts.clearEnrolment(work.tx, userId, new Date(this.deps.clock()))
       await this.deps.audit.recordIn(work, 'disabled', { userId, context })
+      await this.deps.audit.recordTrustEnded(work, userId, browsersForgotten, 'disabled', context)
     })
     await this.deps.audit.publish(events)
     await this.deps.sessions.endOthers(userId, context.sessionId, context, 'disabled')
