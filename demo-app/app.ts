@@ -2,12 +2,13 @@
 // password-lockout counter, a login page, a dashboard and an admin page, using the plugin the
 // way an app owner would.
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify'
-import { and, count, eq, inArray, sql } from 'drizzle-orm'
-import twoFactor, { type AccountsAdapter, type TwoFactorDatabase, type TwoFactorOptions } from '../plugin/index.ts'
+import { and, eq, sql } from 'drizzle-orm'
+import twoFactor, { type TwoFactorDatabase, type TwoFactorOptions } from '../plugin/index.ts'
 import { randomBytes } from 'node:crypto'
 import { DEFAULT_COST, hashPassword, verifyPassword } from './passwords.ts'
 import { CREATE_DEMO_USERS, demoUsers, type DemoUser } from './schema.ts'
-import { demoAdminRoutes, usernameMatching } from './admin.ts'
+import { demoAccounts } from './accounts.ts'
+import { demoAdminRoutes } from './admin.ts'
 import { answerDemoError, refuseCrossSiteWrites } from './errors.ts'
 import { escapeHtml, loginForm, page } from './views.ts'
 
@@ -56,37 +57,8 @@ export async function buildDemoApp (options: DemoAppOptions): Promise<FastifyIns
   app.setErrorHandler(answerDemoError)
   await ensureDemoSchema(db)
 
-  // Postgres text can't hold U+0000: such an id or name matches nobody, without asking the database.
-  const findUser = async (id: string): Promise<DemoUser | undefined> =>
-    id.includes('\u0000') ? undefined : (await db.select().from(demoUsers).where(eq(demoUsers.id, id)).limit(1))[0]
-
-  const accounts: AccountsAdapter<DemoUser> = {
-    findUser,
-    userId: (user) => user.id,
-    label: (user) => user.username,
-    isAdmin: (user) => user.role === 'admin',
-    roles: (user) => [user.role],
-    createdAt: (user) => user.createdAt,
-    async verifyPassword (userId, password) {
-      const user = await findUser(userId)
-      return user !== undefined && await verifyPassword(password, user.passwordHash)
-    },
-    async findUsers (ids) {
-      return ids.length === 0 ? [] : await db.select().from(demoUsers).where(inArray(demoUsers.id, ids))
-    },
-    async listUsers ({ q, offset, limit }) {
-      const where = usernameMatching(q)
-      const [users, total] = await Promise.all([
-        db.select().from(demoUsers).where(where).orderBy(demoUsers.username).offset(offset).limit(limit),
-        db.select({ n: count() }).from(demoUsers).where(where)
-      ])
-      return { users, total: Number(total[0]?.n ?? 0) }
-    },
-    // The host's password-lockout counter is cleared only once sign-in is complete.
-    async onSignedIn (userId) {
-      await db.update(demoUsers).set({ failedLogins: 0, lockedUntil: null }).where(eq(demoUsers.id, userId))
-    }
-  }
+  const accounts = demoAccounts(db)
+  const findUser = accounts.findUser
 
   // An unknown username is checked against this stand-in hash, so it takes as long as a wrong
   // password: the login's timing doesn't tell which usernames exist.

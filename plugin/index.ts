@@ -6,6 +6,7 @@
 // `request.twoFactor`, installs the gate at the root and registers the pages under the prefix.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { keepAuditLogFor } from './audit-retention.ts'
 import { Keyring } from './core/keyring.ts'
 import { safeLocation } from './core/location.ts'
 import { migrate } from './db/migrate.ts'
@@ -91,9 +92,11 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
   })
   fastify.addHook('onRoute', gate.onRoute)
   fastify.addHook('preHandler', gate.hook)
+  const warnSecureCookiesOverHttp = secureCookiesOverHttpWarning(options)
   fastify.addHook('onSend', function beforeSending (request, reply, payload, done) {
     sendTrustedCookie(options, request, reply)
     redirectHeadersSafe(reply)
+    warnSecureCookiesOverHttp(request)
     done(null, payload)
   })
 
@@ -114,6 +117,7 @@ async function twoFactor (fastify: FastifyInstance, rawOptions: TwoFactorOptions
     }
   })
   pruneHourly(fastify, core, sessionStore, options)
+  if (options.auditRetentionDays !== undefined) keepAuditLogFor(fastify, core, options.auditRetentionDays)
 
   await fastify.register(pagesPlugin, {
     prefix: options.prefix,
@@ -161,6 +165,28 @@ function redirectHeadersSafe (reply: FastifyReply): void {
   for (const name of ['location', 'hx-redirect', 'hx-location']) {
     const value = reply.getHeader(name)
     if (typeof value === 'string' && /[^\u0021-\u007e]/.test(value)) reply.header(name, safeLocation(value))
+  }
+}
+
+/**
+ * Dev-mode friendliness: with `session.secure` on (the default outside NODE_ENV=development),
+ * @fastify/session sets no cookie on a plain-HTTP request and a browser would drop a `Secure`
+ * one anyway, so sign-in silently never sticks. Said once, on the first plain-HTTP request that
+ * would have set the session cookie (a changed session). Behind a TLS proxy Fastify's
+ * `trustProxy` makes `request.protocol` 'https', and nothing is said.
+ */
+function secureCookiesOverHttpWarning (options: ResolvedOptions): (request: FastifyRequest) => void {
+  let warned = !options.session.secure
+  return (request) => {
+    if (warned || request.protocol !== 'http') return
+    const session = request.session as { isModified?: () => boolean } | undefined
+    if (session?.isModified?.() !== true) return
+    warned = true
+    request.log.warn(
+      'two-factor: this app was reached over plain HTTP, but the option `session.secure` is on (the default unless NODE_ENV=development): ' +
+      'the session cookie is Secure, so browsers will not keep it and sign-in cannot work. Serve the app over HTTPS ' +
+      '(behind a TLS proxy, set Fastify\'s `trustProxy`), or for local development set `session: { secure: false }` or NODE_ENV=development.'
+    )
   }
 }
 

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util'
 import { UsageError } from './errors.ts'
 
-export const COMMANDS = ['list', 'status', 'require', 'reset', 'unlock', 'rotate-keys', 'migrate', 'help'] as const
+export const COMMANDS = ['list', 'status', 'require', 'reset', 'unlock', 'exempt', 'policy', 'events', 'prune-events', 'doctor', 'rotate-keys', 'migrate', 'help'] as const
 export type CommandName = typeof COMMANDS[number]
 
 export interface ParsedArgs {
@@ -14,11 +14,24 @@ export interface ParsedArgs {
   databaseUrl?: string
   dataDir?: string
   keysFile?: string
+  config?: string
   status?: string
   reason?: string
   page?: number
   limit?: number
   batchSize?: number
+  until?: string
+  off: boolean
+  everyone?: string
+  graceDays?: number
+  roles?: string
+  exemptRoles?: string
+  allowSkip?: string
+  user?: string
+  type?: string
+  since?: string
+  format?: string
+  olderThan?: number
 }
 
 const OPTIONS = {
@@ -27,11 +40,24 @@ const OPTIONS = {
   'database-url': { type: 'string' },
   'data-dir': { type: 'string' },
   'keys-file': { type: 'string' },
+  config: { type: 'string' },
   status: { type: 'string' },
   reason: { type: 'string' },
   page: { type: 'string' },
   limit: { type: 'string' },
-  'batch-size': { type: 'string' }
+  'batch-size': { type: 'string' },
+  until: { type: 'string' },
+  off: { type: 'boolean' },
+  everyone: { type: 'string' },
+  'grace-days': { type: 'string' },
+  roles: { type: 'string' },
+  'exempt-roles': { type: 'string' },
+  'allow-skip': { type: 'string' },
+  user: { type: 'string' },
+  type: { type: 'string' },
+  since: { type: 'string' },
+  format: { type: 'string' },
+  'older-than': { type: 'string' }
 } as const
 
 /** Which options each command accepts besides the connection ones and --help / --json. */
@@ -41,15 +67,20 @@ const COMMAND_OPTIONS: Record<CommandName, readonly string[]> = {
   require: [],
   reset: ['reason'],
   unlock: [],
+  exempt: ['until', 'reason', 'off'],
+  policy: ['everyone', 'grace-days', 'roles', 'exempt-roles', 'allow-skip'],
+  events: ['user', 'type', 'since', 'limit', 'format'],
+  'prune-events': ['older-than'],
+  doctor: ['batch-size'],
   'rotate-keys': ['batch-size'],
   migrate: [],
   help: []
 }
-const COMMON = ['help', 'json', 'database-url', 'data-dir', 'keys-file']
+const COMMON = ['help', 'json', 'database-url', 'data-dir', 'keys-file', 'config']
 
-function wholeNumber (name: string, value: string | undefined, min: number, max: number): number | undefined {
+function wholeNumber (command: CommandName, name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}.`)
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}.`, command)
   return Number(value)
 }
 
@@ -64,7 +95,7 @@ export function parseCommandLine (argv: readonly string[]): ParsedArgs {
   const { values, positionals } = parsed
   const [first, ...rest] = positionals
   if (first === undefined) {
-    if (values.help === true) return { command: 'help', positionals: [], help: true, json: false }
+    if (values.help === true) return { command: 'help', positionals: [], help: true, json: false, off: false }
     throw new UsageError('Which command? Try: two-factor --help')
   }
   if (!(COMMANDS as readonly string[]).includes(first)) throw new UsageError(`Unknown command "${first}". Commands: ${COMMANDS.join(', ')}.`)
@@ -85,11 +116,25 @@ export function parseCommandLine (argv: readonly string[]): ParsedArgs {
     databaseUrl: values['database-url'],
     dataDir: values['data-dir'],
     keysFile: values['keys-file'],
+    config: values.config,
     status: values.status,
     reason: values.reason,
-    page: wholeNumber('page', values.page, 1, 1_000_000),
-    limit: wholeNumber('limit', values.limit, 1, 1000),
-    batchSize: wholeNumber('batch-size', values['batch-size'], 1, 10_000)
+    page: wholeNumber(command, 'page', values.page, 1, 1_000_000),
+    // A page of `list`; a count of events to export.
+    limit: wholeNumber(command, 'limit', values.limit, 1, command === 'events' ? 10_000_000 : 1000),
+    batchSize: wholeNumber(command, 'batch-size', values['batch-size'], 1, 10_000),
+    until: values.until,
+    off: values.off === true,
+    everyone: values.everyone,
+    graceDays: wholeNumber(command, 'grace-days', values['grace-days'], 0, 365),
+    roles: values.roles,
+    exemptRoles: values['exempt-roles'],
+    allowSkip: values['allow-skip'],
+    user: values.user,
+    type: values.type,
+    since: values.since,
+    format: values.format,
+    olderThan: wholeNumber(command, 'older-than', values['older-than'], 1, 36_500)
   }
 }
 

@@ -7,30 +7,16 @@ import { migrate } from '../db/migrate.ts'
 import { rotateKeys, type RotationReport } from '../db/rotate-keys.ts'
 import { normalisePolicy, type PolicySettings } from '../core/policy.ts'
 import type { Keyring } from '../core/keyring.ts'
-import type { TwoFactorDatabase } from '../db/database.ts'
-import { expectPositionals, type CommandName, type ParsedArgs } from './args.ts'
+import { expectPositionals, type CommandName } from './args.ts'
+import { factsOf, type Command, type CommandContext } from './command.ts'
+import { doctor } from './doctor.ts'
 import { CliFailure, UsageError } from './errors.ts'
-import type { Core } from '../services/core.ts'
+import { events, pruneEvents } from './events.ts'
+import { exempt } from './exempt.ts'
+import { iso, padTable, utc } from './format.ts'
+import { policy } from './policy.ts'
 import { CLI_ACTOR, CLI_CONTEXT } from './service.ts'
 import { terminalText } from './terminal-text.ts'
-
-export interface CommandContext {
-  db: TwoFactorDatabase
-  core: Core
-  /** The key ring, for commands that declare `needsKeys`. */
-  keyring: () => Keyring
-  out: (line: string) => void
-  err: (line: string) => void
-  json: boolean
-}
-
-export interface Command<Input> {
-  /** Checks the command line; throws UsageError. */
-  parse (args: ParsedArgs): Input
-  run (input: Input, ctx: CommandContext): Promise<number>
-  /** Loads the key ring before the database is opened (so a bad one fails fast). */
-  needsKeys?: boolean
-}
 
 const LIST_LIMIT = 50
 const STATUS_TEXT: Record<UserStatus, string> = {
@@ -39,9 +25,6 @@ const STATUS_TEXT: Record<UserStatus, string> = {
   'not-required': 'not required',
   locked: 'locked'
 }
-
-const iso = (date: Date | null): string | null => date?.toISOString() ?? null
-const utc = (date: Date): string => date.toISOString().slice(0, 16).replace('T', ' ') + ' UTC'
 
 /** The status as the plugin's own row decides it (roles and "everyone" need the app). */
 function statusOfFacts (facts: AccountFacts, now: Date): UserStatus {
@@ -59,20 +42,8 @@ function policyNote (policy: PolicySettings): string | null {
   return `Note: the policy also requires 2FA by ${rules.join(' and ')}; that depends on the app's user data, so the admin panel shows it, not this list.`
 }
 
-async function factsOf (ctx: CommandContext, userId: string): Promise<{ facts: AccountFacts, policy: PolicySettings }> {
-  const { facts, policy } = await ctx.core.stores.admin.factsFor([userId])
-  return { facts: facts[0]!, policy: normalisePolicy(policy) }
-}
-
 function unknownUser (userId: string): CliFailure {
-  return new CliFailure(`The two-factor tables have no record of user "${userId}". Give the user id as the app stores it (not a display name); "two-factor list" shows the ids it knows.`)
-}
-
-/** Aligned columns. Cells are escaped first, so the widths are those of what is printed. */
-function padTable (table: string[][]): string[] {
-  const rows = table.map((r) => r.map(terminalText))
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  return rows.map((r) => r.map((cell, i) => i === r.length - 1 ? cell : cell.padEnd(widths[i]!)).join('  ').trimEnd())
+  return new CliFailure(`The two-factor tables have no record of user "${userId}". Give the user id as the app stores it (or, with a two-factor.config.ts whose adapter has findByLogin, a login name); "two-factor list" shows the ids it knows.`)
 }
 
 // ── list ────────────────────────────────────────────────────────────────────────────────────
@@ -130,12 +101,13 @@ const list: Command<{ status: UserStatus | 'all', page: number, limit: number }>
 
 // ── status ──────────────────────────────────────────────────────────────────────────────────
 
-const status: Command<{ userId: string }> = {
+const status: Command<{ user: string }> = {
   parse (args) {
-    const [userId] = expectPositionals(args, ['user'])
-    return { userId: userId! }
+    const [user] = expectPositionals(args, ['user'])
+    return { user: user! }
   },
-  async run ({ userId }, ctx) {
+  async run ({ user }, ctx) {
+    const userId = await ctx.findUser(user)
     const now = new Date()
     const { facts, policy } = await factsOf(ctx, userId)
     if (!facts.seen) throw unknownUser(userId)
@@ -145,6 +117,7 @@ const status: Command<{ userId: string }> = {
     ])
     const state = statusOfFacts(facts, now)
     const locked = facts.lockedUntil !== null && facts.lockedUntil > now ? facts.lockedUntil : null
+    const exemptUntil = facts.exemptUntil !== null && facts.exemptUntil > now ? facts.exemptUntil : null
     if (ctx.json) {
       ctx.out(JSON.stringify({
         userId,
@@ -155,6 +128,8 @@ const status: Command<{ userId: string }> = {
         requiredFlag: facts.required,
         lockedUntil: iso(locked),
         pendingEnrolment: facts.pendingEnrolment,
+        exemptUntil: iso(exemptUntil),
+        exemptReason: exemptUntil === null ? null : facts.exemptReason,
         policy,
         recentEvents: recent.events.map((e) => ({ at: e.at.toISOString(), type: e.type, actor: e.actor }))
       }))
@@ -167,7 +142,8 @@ const status: Command<{ userId: string }> = {
       ['Recovery codes:', `${codesLeft} unused`],
       ['Required (flag):', facts.required === null ? 'not set (the admin default applies to admins)' : facts.required ? 'yes' : 'no (lifted by an admin)'],
       ['Locked:', locked === null ? 'no' : `until ${utc(locked)}`],
-      ['Setup started:', facts.pendingEnrolment ? 'yes, not confirmed' : 'no']
+      ['Setup started:', facts.pendingEnrolment ? 'yes, not confirmed' : 'no'],
+      ['Exempt:', exemptUntil === null ? 'no' : `from every rule until ${utc(exemptUntil)} (${facts.exemptReason ?? 'no reason given'})`]
     ]).join('\n'))
     if (recent.events.length > 0) {
       ctx.out('\nRecent events:')
@@ -181,13 +157,14 @@ const status: Command<{ userId: string }> = {
 
 // ── require ─────────────────────────────────────────────────────────────────────────────────
 
-const requireCommand: Command<{ userId: string, on: boolean }> = {
+const requireCommand: Command<{ user: string, on: boolean }> = {
   parse (args) {
-    const [userId, value] = expectPositionals(args, ['user', 'on|off'])
+    const [user, value] = expectPositionals(args, ['user', 'on|off'])
     if (value !== 'on' && value !== 'off') throw new UsageError(`The second argument of "require" is on or off, not "${value}".`, 'require')
-    return { userId: userId!, on: value === 'on' }
+    return { user: user!, on: value === 'on' }
   },
-  async run ({ userId, on }, ctx) {
+  async run ({ user, on }, ctx) {
+    const userId = await ctx.findUser(user)
     const { facts } = await factsOf(ctx, userId)
     const shown = terminalText(userId)
     const codesBefore = on ? 0 : await ctx.core.stores.recovery.remaining(userId)
@@ -209,15 +186,16 @@ const requireCommand: Command<{ userId: string, on: boolean }> = {
 
 // ── reset ───────────────────────────────────────────────────────────────────────────────────
 
-const reset: Command<{ userId: string, reason: string }> = {
+const reset: Command<{ user: string, reason: string }> = {
   parse (args) {
-    const [userId] = expectPositionals(args, ['user'])
+    const [user] = expectPositionals(args, ['user'])
     const reason = args.reason?.trim() ?? ''
     if (reason === '') throw new UsageError('"reset" needs --reason "why" (it goes into the audit log).', 'reset')
     if (reason.length > 500) throw new UsageError('Keep --reason under 500 characters.', 'reset')
-    return { userId: userId!, reason }
+    return { user: user!, reason }
   },
-  async run ({ userId, reason }, ctx) {
+  async run ({ user, reason }, ctx) {
+    const userId = await ctx.findUser(user)
     const { facts } = await factsOf(ctx, userId)
     if (!facts.seen) throw unknownUser(userId)
     await ctx.core.services.admin.reset(userId, reason, CLI_CONTEXT)
@@ -235,12 +213,13 @@ const reset: Command<{ userId: string, reason: string }> = {
 
 // ── unlock ──────────────────────────────────────────────────────────────────────────────────
 
-const unlock: Command<{ userId: string }> = {
+const unlock: Command<{ user: string }> = {
   parse (args) {
-    const [userId] = expectPositionals(args, ['user'])
-    return { userId: userId! }
+    const [user] = expectPositionals(args, ['user'])
+    return { user: user! }
   },
-  async run ({ userId }, ctx) {
+  async run ({ user }, ctx) {
+    const userId = await ctx.findUser(user)
     const { facts } = await factsOf(ctx, userId)
     if (!facts.seen) throw unknownUser(userId)
     const wasLocked = facts.lockedUntil !== null && facts.lockedUntil > new Date()
@@ -318,6 +297,11 @@ export const COMMAND_TABLE: Record<Exclude<CommandName, 'help'>, Command<any>> =
   require: requireCommand,
   reset,
   unlock,
+  exempt,
+  policy,
+  events,
+  'prune-events': pruneEvents,
+  doctor,
   'rotate-keys': rotate,
   migrate: migrateCommand
 }

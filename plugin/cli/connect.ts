@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path'
 import { Keyring, KeyringError } from '../core/keyring.ts'
 import type { TwoFactorDatabase } from '../db/database.ts'
 import type { ParsedArgs } from './args.ts'
+import type { LoadedConfig } from './config.ts'
 import { CliFailure } from './errors.ts'
 
 export const DEFAULT_DATA_DIR = join('.data', 'pglite')
@@ -25,15 +26,20 @@ export interface CliEnv {
   cwd: string
 }
 
-/** Which database the command line and environment name: a server URL, or a PGlite folder. */
-export function databaseTarget (args: ParsedArgs, { env, cwd }: CliEnv): { url: string } | { dataDir: string } {
-  const url = args.databaseUrl ?? (args.dataDir === undefined ? nonEmpty(env.DATABASE_URL) : undefined)
+/**
+ * Which database to open, a server URL or a PGlite folder: the command line's, else
+ * DATABASE_URL, else the config file's, else the demo's folder.
+ */
+export function databaseTarget (args: ParsedArgs, { env, cwd }: CliEnv, config: LoadedConfig): { url: string } | { dataDir: string } {
+  if (args.databaseUrl !== undefined) return { url: args.databaseUrl }
+  if (args.dataDir !== undefined) return { dataDir: resolve(cwd, args.dataDir) }
+  const url = nonEmpty(env.DATABASE_URL) ?? nonEmpty(config.databaseUrl)
   if (url !== undefined) return { url }
-  return { dataDir: resolve(cwd, args.dataDir ?? DEFAULT_DATA_DIR) }
+  return { dataDir: config.dataDir ?? resolve(cwd, DEFAULT_DATA_DIR) }
 }
 
-export async function openConnection (args: ParsedArgs, io: CliEnv): Promise<Connection> {
-  const target = databaseTarget(args, io)
+export async function openConnection (args: ParsedArgs, io: CliEnv, config: LoadedConfig): Promise<Connection> {
+  const target = databaseTarget(args, io, config)
   if ('url' in target) {
     const { url } = target
     const [{ default: postgres }, { drizzle }] = await Promise.all([import('postgres'), import('drizzle-orm/postgres-js')])
@@ -72,14 +78,18 @@ export async function openConnection (args: ParsedArgs, io: CliEnv): Promise<Con
 }
 
 /**
- * TWO_FACTOR_KEYS, else --keys-file, else the demo's key file beside its PGlite folder. Read
- * before the database is opened, so a bad key ring fails fast.
+ * TWO_FACTOR_KEYS, else --keys-file, else the config file's `keys`, else the demo's key file
+ * beside its PGlite folder. Read before the database is opened, so a bad key ring fails fast.
  */
-export function loadKeyring (args: ParsedArgs, io: CliEnv): Keyring {
+export function loadKeyring (args: ParsedArgs, io: CliEnv, config: LoadedConfig): Keyring {
   const { env, cwd } = io
   let spec = nonEmpty(env.TWO_FACTOR_KEYS)
   let source = 'TWO_FACTOR_KEYS'
-  const target = databaseTarget(args, io)
+  if (spec === undefined && args.keysFile === undefined && nonEmpty(config.keys) !== undefined) {
+    spec = config.keys
+    source = `"keys" in ${config.file}`
+  }
+  const target = databaseTarget(args, io, config)
   const file = args.keysFile !== undefined
     ? resolve(cwd, args.keysFile)
     : 'dataDir' in target ? join(dirname(target.dataDir), DEMO_KEYS_FILE) : null

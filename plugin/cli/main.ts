@@ -1,16 +1,21 @@
 // The CLI from arguments to exit code: parse, check the command's arguments before touching any
-// database, open the database, run, close. Exit codes: 0 done, 1 failed, 2 bad arguments.
+// database, read the config file, open the database, run, close. Exit codes: 0 done, 1 failed,
+// 2 bad arguments.
 import { parseCommandLine, COMMANDS, type CommandName, type ParsedArgs } from './args.ts'
 import { COMMAND_TABLE } from './commands.ts'
+import { accountsOf, loadConfig } from './config.ts'
 import { openConnection, loadKeyring, type CliEnv, type Connection } from './connect.ts'
 import { CliFailure, describeDatabaseError, UsageError } from './errors.ts'
 import { COMMAND_HELP, OVERVIEW } from './help.ts'
 import { createCliCore, stderrLogger } from './service.ts'
 import { terminalText } from './terminal-text.ts'
+import { userLookup } from './users.ts'
 
 export interface CliIo extends CliEnv {
   stdout: (text: string) => void
   stderr: (text: string) => void
+  /** True once the reader of stdout has gone; long output stops there. @default never */
+  stdoutClosed?: () => boolean
 }
 
 export async function main (argv: readonly string[], io: CliIo): Promise<number> {
@@ -39,9 +44,11 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
   const command = COMMAND_TABLE[args.command as Exclude<CommandName, 'help'>]
   let connection: Connection | null = null
   try {
-    const keyring = command.needsKeys === true ? loadKeyring(args, io) : null
-    connection = await openConnection(args, io)
+    const config = await loadConfig(args.config, io.cwd)
+    const keyring = command.needsKeys === true ? loadKeyring(args, io, config) : null
+    connection = await openConnection(args, io, config)
     const core = createCliCore(connection.db, keyring, stderrLogger(err))
+    const accounts = await accountsOf(config, connection.db)
     return await command.run(input, {
       db: connection.db,
       core,
@@ -49,8 +56,10 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
         if (keyring === null) throw new CliFailure(`"${args.command}" does not load the key ring.`)
         return keyring
       },
+      findUser: userLookup(accounts, core.stores.admin, args.json ? () => {} : err),
       out,
       err,
+      outputClosed: io.stdoutClosed ?? (() => false),
       json: args.json
     })
   } catch (error) {

@@ -1,7 +1,8 @@
 // The core the CLI works through: the same one the plugin builds (so a reset from
 // the CLI clears the same rows, ends the same sessions and writes the same audit event), built
-// from the database alone. Without the host app there is no user adapter: users are their ids,
-// and the CLI reports what the plugin's tables know.
+// from the database alone. Inside it users are their ids, and the CLI reports what the plugin's
+// tables know: the host's adapter (from the config file) only turns a login name into an id
+// beforehand, so an account the app has since deleted can still be reset or exempted here.
 import type { FastifyBaseLogger } from 'fastify'
 import { KeyringError, type Keyring } from '../core/keyring.ts'
 import type { TwoFactorDatabase } from '../db/database.ts'

@@ -1,7 +1,7 @@
 // Queries behind the admin users list and the CLI's `list`. Each answers in ONE statement: the
 // two-factor facts of a whole page of users together with the stored policy, so a page of the
 // admin list costs one round trip to the plugin's tables however many rows it shows (no N+1).
-import { and, desc, eq, lt, or, sql, type SQL } from 'drizzle-orm'
+import { and, desc, eq, gte, lt, or, sql, type SQL } from 'drizzle-orm'
 import { rowsOf, type TwoFactorDatabase } from './database.ts'
 import { accounts, enrolments, events, settings } from './schema.ts'
 
@@ -30,6 +30,8 @@ export interface AccountFacts {
 export interface EventPageQuery {
   userId?: string
   type?: string
+  /** Events at or after this. */
+  since?: Date
   /** Events older than this; with `beforeId`, also those at this instant with a smaller id. */
   before?: Date
   beforeId?: number
@@ -163,6 +165,7 @@ export class AdminStore {
     const filters: SQL[] = []
     if (query.userId !== undefined) filters.push(eq(events.userId, query.userId))
     if (query.type !== undefined) filters.push(eq(events.type, query.type))
+    if (query.since !== undefined) filters.push(gte(events.at, query.since))
     if (query.before !== undefined) {
       filters.push(query.beforeId === undefined
         ? lt(events.at, query.before)

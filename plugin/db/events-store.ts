@@ -1,6 +1,6 @@
 // Queries on `two_factor.events`, the audit log.
 import { and, count, eq, gte, sql } from 'drizzle-orm'
-import type { Executor, TwoFactorDatabase } from './database.ts'
+import { rowsOf, type Executor, type TwoFactorDatabase } from './database.ts'
 import { events } from './schema.ts'
 
 export type EventRow = typeof events.$inferSelect
@@ -41,6 +41,17 @@ export class EventsStore {
   async countSince (userId: string, type: string, since: Date): Promise<number> {
     const rows = await this.db.select({ n: count() }).from(events)
       .where(and(eq(events.userId, userId), eq(events.type, type), gte(events.at, since)))
+    return Number(rows[0]?.n ?? 0)
+  }
+
+  /**
+   * Deletes the events older than `before`, in the caller's transaction, and says how many.
+   * The count comes from the statement itself (drivers report affected rows differently).
+   */
+  async deleteBefore (tx: Executor, before: Date): Promise<number> {
+    const rows = rowsOf<{ n: number | string }>(await tx.execute(sql`
+      with deleted as (delete from ${events} where ${events.at} < ${before.toISOString()}::timestamptz returning 1)
+      select count(*) as n from deleted`))
     return Number(rows[0]?.n ?? 0)
   }
 }

@@ -18,21 +18,11 @@ const MIGRATION_LOCK_KEY = 720_417_331
 
 export async function migrate (db: TwoFactorDatabase): Promise<{ applied: number }> {
   const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER })
-  const table = sql`${sql.identifier(SCHEMA_NAME)}.${sql.identifier(MIGRATIONS_TABLE)}`
+  const table = migrationsTable()
 
   return await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`)
-    const exists = rowsOf<{ name: string | null }>(await tx.execute(
-      sql`select to_regclass(${`${SCHEMA_NAME}.${MIGRATIONS_TABLE}`})::text as name`
-    ))[0]?.name != null
-
-    let lastApplied = -1
-    if (exists) {
-      const last = rowsOf<{ created_at: string | number | null }>(await tx.execute(
-        sql`select max(created_at) as created_at from ${table}`
-      ))[0]?.created_at
-      lastApplied = last == null ? -1 : Number(last)
-    }
+    const lastApplied = await lastAppliedMillis(tx)
 
     let applied = 0
     for (const migration of migrations) {
@@ -49,4 +39,40 @@ export async function migrate (db: TwoFactorDatabase): Promise<{ applied: number
     }
     return { applied }
   })
+}
+
+export interface MigrationStatus {
+  /** Migrations this version of the plugin ships. */
+  known: number
+  /** Of those, applied to the database. */
+  applied: number
+  /** Applied by a newer version of the plugin than this one (its migrations are not here). */
+  newer: boolean
+}
+
+/** Which of the shipped migrations the database has, without changing anything. */
+export async function migrationStatus (db: TwoFactorDatabase): Promise<MigrationStatus> {
+  const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER })
+  const lastApplied = await lastAppliedMillis(db)
+  return {
+    known: migrations.length,
+    applied: migrations.filter((m) => m.folderMillis <= lastApplied).length,
+    newer: lastApplied > Math.max(-1, ...migrations.map((m) => m.folderMillis))
+  }
+}
+
+function migrationsTable () {
+  return sql`${sql.identifier(SCHEMA_NAME)}.${sql.identifier(MIGRATIONS_TABLE)}`
+}
+
+/** The newest applied migration's folder time, -1 before the first (no bookkeeping table yet). */
+async function lastAppliedMillis (db: TwoFactorDatabase): Promise<number> {
+  const exists = rowsOf<{ name: string | null }>(await db.execute(
+    sql`select to_regclass(${`${SCHEMA_NAME}.${MIGRATIONS_TABLE}`})::text as name`
+  ))[0]?.name != null
+  if (!exists) return -1
+  const last = rowsOf<{ created_at: string | number | null }>(await db.execute(
+    sql`select max(created_at) as created_at from ${migrationsTable()}`
+  ))[0]?.created_at
+  return last == null ? -1 : Number(last)
 }

@@ -147,6 +147,8 @@ t.test('reset, unlock, require and rotate-keys against a live database', async (
     await createDemoUser(database.db, { username, password: PASSWORD, role: username === 'admin' ? 'admin' : 'user' })
     await h.app.twoFactor.onUserCreated(username)
   }
+  // A user whose id is not their user name, never signed in: the CLI finds him by his login.
+  await createDemoUser(database.db, { id: 'u-frank', username: 'frank', password: PASSWORD })
   const alice = await enrol(h, 'alice', PASSWORD)
   const bob = await enrol(h, 'bob', PASSWORD)
   const carol = await enrol(h, 'carol', PASSWORD)
@@ -192,6 +194,14 @@ t.test('reset, unlock, require and rotate-keys against a live database', async (
   const require = await cliHere(['require', 'erin', 'on', ...shared.cliArgs], env)
   t.equal(require.code, 0)
   t.match(require.stdout, /erin: two-factor is now required; they set it up at their next sign-in\./)
+  // The checkout's two-factor.config.ts hands the CLI the demo's adapter: user names work.
+  const byLogin = await cli(['require', 'frank', 'on', ...shared.cliArgs], env)
+  t.equal(byLogin.code, 0, byLogin.stderr)
+  t.equal(byLogin.stdout, 'u-frank: two-factor is now required; they set it up at their next sign-in.\n', 'a login name, through the demo’s config file')
+  t.match(byLogin.stderr, '"frank" is user id "u-frank".')
+  const stranger = await cliHere(['require', 'nobody', 'on', ...shared.cliArgs], env)
+  t.equal(stranger.code, 1, 'with the app’s adapter, a user the app does not have is refused')
+  t.match(stranger.stderr, 'No user "nobody": the app has no user with that id or login name')
 
   const rotatedKeys = `${Keyring.generateSpec('k2')},${keys}`
   const badKeys = await cliHere(['rotate-keys', ...shared.cliArgs], { TWO_FACTOR_KEYS: 'k2:short' })
@@ -217,7 +227,7 @@ t.test('reset, unlock, require and rotate-keys against a live database', async (
   }
   const cliEvents = await database.db.select().from(events).where(eq(events.actor, 'cli'))
   t.same(cliEvents.map((e) => [e.type, e.userId]).sort(), [
-    ['disabled.by_admin', 'alice'], ['keys.rotated', null], ['keys.rotated', null], ['lockout.cleared', 'carol'], ['required.on', 'erin'], ['sessions.ended', 'alice']
+    ['disabled.by_admin', 'alice'], ['keys.rotated', null], ['keys.rotated', null], ['lockout.cleared', 'carol'], ['required.on', 'erin'], ['required.on', 'u-frank'], ['sessions.ended', 'alice']
   ].sort(), 'every change audited with actor cli')
   t.match(cliEvents.find((e) => e.type === 'disabled.by_admin')?.details, { reason: 'lost phone and codes' })
   t.match(cliEvents.find((e) => e.type === 'keys.rotated')?.details, { currentKeyId: 'k2', secrets: 2, pendingSecrets: 1 })

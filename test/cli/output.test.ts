@@ -20,6 +20,11 @@ import { createTestDatabase, usingPostgres } from '../helpers/db.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const CLI = join(ROOT, 'plugin', 'cli.ts')
+// The CLI runs in a folder of its own, as on a server: the checkout's two-factor.config.ts
+// (the demo's users) is not this database's. So tsx is named by its path.
+const TSX = import.meta.resolve('tsx')
+const WORK = mkdtempSync(join(tmpdir(), 'two-factor-cli-cwd-'))
+t.teardown(() => rmSync(WORK, { recursive: true, force: true }))
 
 /** Everything a terminal could act on, but the newlines that end the CLI's own lines. */
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]|[\ud800-\udfff]/u
@@ -53,7 +58,7 @@ function childEnv (): Record<string, string> {
 /** Runs the CLI from source, as `npm run two-factor -- …` does; arguments go through argv as they are. */
 function cli (args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import=tsx', CLI, ...args], { cwd: ROOT, env: childEnv(), timeout: 60_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [`--import=${TSX}`, CLI, ...args], { cwd: WORK, env: childEnv(), timeout: 60_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
       resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr })
     })
   })
@@ -63,7 +68,7 @@ function cli (args: string[]): Promise<Run> {
 async function cliHere (args: string[]): Promise<Run> {
   let stdout = ''
   let stderr = ''
-  const code = await main(args, { env: {}, cwd: ROOT, stdout: (text) => { stdout += text }, stderr: (text) => { stderr += text } })
+  const code = await main(args, { env: {}, cwd: WORK, stdout: (text) => { stdout += text }, stderr: (text) => { stderr += text } })
   return { code, stdout, stderr }
 }
 
@@ -96,6 +101,11 @@ async function seededDatabase (t: Test): Promise<string[]> {
   await db.insert(accounts).values([...HOSTILE.map(([id]) => id), ...PLAIN].map((userId) => ({ userId, required: true })))
   await db.insert(accounts).values(Array.from({ length: MANY }, (_, i) => ({ userId: `user-${String(i).padStart(5, '0')}-${'x'.repeat(120)}` })))
   await db.insert(events).values({ userId: HOSTILE[0]![0], actor: EVENT_ACTOR, type: EVENT_TYPE, details: { reason: 'r\u001b[1A' } })
+  // An audit log longer than a pipe holds (about 300 kB as JSON lines), on ordinary users.
+  const at = Date.now() - 60_000
+  await db.insert(events).values(Array.from({ length: MANY }, (_, i) => ({
+    at: new Date(at - i * 1000), userId: `user-${String(i).padStart(5, '0')}`, actor: 'cli', type: 'required.on', details: { note: 'y'.repeat(120) }
+  })))
   await db.insert(settings).values({ key: 'policy', value: { requiredRoles: [ROLE] } })
   await done()
   return cliArgs
@@ -177,6 +187,12 @@ t.test('text output escapes stored and typed text; --json keeps it exact', async
   t.equal(option.code, 2)
   t.notMatch(option.stderr, RAW_CONTROL, 'node’s own message about an option is escaped too')
 
+  const eventsText = await cliHere(['events', '--limit', '2', ...cliArgs])
+  t.equal(eventsText.code, 0, eventsText.stderr)
+  t.notMatch(eventsText.stdout, RAW_CONTROL, 'events: no raw control characters')
+  t.match(eventsText.stdout, `  login.ok\\r\\nFAKE: reset by admin  ${mallorysShown}  by ev\\x1b]0;owned\\x07il  {"reason":"r\\u001b[1A"}\n`, 'events: type, user, actor and details escaped')
+  t.notMatch(eventsText.stdout, /^FAKE/m, 'no faked line')
+
   const unlock = await cliHere(['unlock', HOSTILE[1]![0], ...cliArgs])
   t.equal(unlock.stdout, 'eve\\nalice  enrolled is not locked; nothing to do.\n')
   // Last: it writes a row.
@@ -188,8 +204,8 @@ t.test('text output escapes stored and typed text; --json keeps it exact', async
   // ── a reader that stops early ────────────────────────────────────────────────────────────
   // About 200 kB in one write, more than a pipe holds: the CLI is still writing when the
   // pipe closes after the first chunk, and that write fails with EPIPE.
-  const child = spawn(process.execPath, ['--import=tsx', CLI, 'list', '--status', 'not-required', '--limit', '1000', ...cliArgs], {
-    cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe']
+  const child = spawn(process.execPath, [`--import=${TSX}`, CLI, 'list', '--status', 'not-required', '--limit', '1000', ...cliArgs], {
+    cwd: WORK, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe']
   })
   let first = ''
   let stderr = ''
@@ -202,4 +218,16 @@ t.test('text output escapes stored and typed text; --json keeps it exact', async
   t.match(first, /^USER\s+STATUS/, 'the reader got the start of the list')
   t.equal(code, 0, 'a closed pipe ends the CLI with its own exit code')
   t.equal(stderr, '', 'and quietly: no EPIPE, no stack trace')
+
+  // The export as an operator pipes it: a real `head`, and the CLI's own exit status (pipefail).
+  const head = await new Promise<Run>((resolve) => {
+    execFile('bash', ['-c', 'set -o pipefail; "$@" | head -1', 'bash', process.execPath, `--import=${TSX}`, CLI, 'events', '--format', 'jsonl', ...cliArgs],
+      { cwd: WORK, env: childEnv(), timeout: 60_000 }, (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr })
+      })
+  })
+  t.equal(head.code, 0, 'events --format jsonl | head -1: exit 0')
+  t.equal(head.stderr, '', 'no EPIPE, no stack trace')
+  t.equal(head.stdout.split('\n').length, 2, 'one line')
+  t.match(JSON.parse(head.stdout), { type: 'required.on', userId: 'new\u001b[1Aone', actor: 'cli' }, 'the newest event (the require above), exact')
 })
