@@ -9,12 +9,19 @@
 // confirmed with the code of the step just before the current one (inside the ±1 window), so
 // the sign-in that follows can use the code on screen at once; nothing waits for a new step
 // unless a step is about to end.
+//
+// Last, trusted browsers and sessions (carol, an account of its own): "Don't ask again on this
+// browser" ticked at the code prompt, then sign-out and sign-in in the same browser skip the
+// code (but not a step-up); settings lists the browser and "Forget" makes the next sign-in ask
+// again; with a second browser signed in, "Sign out all other sessions" signs it out.
 import t, { type Test } from 'tap'
 import type { BrowserContext, Page } from 'playwright-core'
 import { PASSWORDS } from '../helpers/demo.ts'
 import { currentCode, launchBrowser, previousCode, screenshot, seriousViolations, serveDemo } from './support.ts'
 
-const [{ baseUrl, harness }, browser] = await Promise.all([serveDemo(t), launchBrowser(t)])
+const CAROL = { username: 'carol', password: 'carol-password-123' }
+
+const [{ baseUrl, harness }, browser] = await Promise.all([serveDemo(t, { extraUsers: [CAROL] }), launchBrowser(t)])
 
 interface Run {
   t: Test
@@ -156,7 +163,8 @@ async function journey (run: Run): Promise<void> {
   await signIn(run)
   t.equal(page.url(), `${baseUrl}/2fa/challenge`, 'the code is asked now')
   t.equal(await page.locator('#tf-challenge input:not([type=hidden]):not([type=checkbox])').count(), 1, 'one field to type in')
-  t.equal(await page.locator('#tf-challenge input[type=checkbox][name=trustDevice]').count(), 1, 'and the “don’t ask again” box, unticked')
+  t.equal(await page.locator('#tf-challenge input[type=checkbox][name=trustDevice]').count(), 1, 'and the “don’t ask again” box')
+  t.notOk(await page.getByLabel('Don’t ask again on this browser for 30 days').isChecked(), 'unticked')
   await shot(run, '08-challenge')
   await accessible(run, 'challenge')
   await page.click('text=Use a recovery code')
@@ -317,6 +325,148 @@ t.test('an admin: the forced wizard, then a requirement toggled inline', async (
   await withContext(t, true, async (context) => {
     await adminPath({ t, page: await context.newPage(), js: true, name: 'admin', user: 'admin' })
   })
+})
+
+/** The password step through the login form, by its labels. */
+async function signInAs (page: Page, user: { username: string, password: string }): Promise<void> {
+  await page.goto(`${baseUrl}/login`)
+  await page.getByLabel('Username').fill(user.username)
+  await page.getByLabel('Password').fill(user.password)
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+  await page.waitForURL((url) => url.pathname !== '/login')
+}
+
+async function signOutAs (page: Page, username: string): Promise<void> {
+  await page.goto(`${baseUrl}/`)
+  await page.getByRole('button', { name: `Sign out ${username}` }).click()
+  await page.waitForURL(`${baseUrl}/login`)
+}
+
+/** At the code prompt: a recovery code, then on past the page that counts what is left. */
+async function answerWithRecoveryCode (page: Page, code: string): Promise<void> {
+  await page.getByRole('link', { name: 'Use a recovery code' }).click()
+  await page.getByLabel('Recovery code').fill(code)
+  await page.getByRole('button', { name: 'Verify' }).click()
+  await page.getByRole('link', { name: 'Continue' }).click()
+  await page.waitForURL(`${baseUrl}/`)
+}
+
+async function noSeriousViolations (t: Test, page: Page, where: string): Promise<void> {
+  t.same(await seriousViolations(page), [], `axe: nothing serious on ${where}`)
+}
+
+t.test('a trusted browser skips the code; settings forgets it and signs other sessions out', async (t) => {
+  const newContext = async (): Promise<BrowserContext> => {
+    const context = await browser.newContext({ viewport: { width: 1024, height: 800 } })
+    t.teardown(() => context.close())
+    return context
+  }
+  const [contextA, contextB] = await Promise.all([newContext(), newContext()])
+  const page = await contextA.newPage()
+  const trouble = watchForTrouble(page)
+  const run: Run = { t, page, js: true, name: 'trusted', user: 'alice' } // for shot() only
+
+  // carol turns 2FA on from settings.
+  await signInAs(page, CAROL)
+  t.equal(page.url(), `${baseUrl}/`, 'no 2FA yet: the password alone')
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Two-factor settings' }).click()
+  await page.getByRole('link', { name: 'Turn on two-factor authentication' }).click()
+  await page.getByText('Can’t scan the code?').click()
+  const manualKey = (await page.locator('#tf-manual-key').textContent())!.trim()
+  await page.getByRole('link', { name: 'Next: enter a code' }).click()
+  await page.getByLabel('Authentication code').fill(await previousCode(manualKey))
+  await page.getByRole('button', { name: 'Turn on two-factor authentication' }).click()
+  await page.getByRole('button', { name: 'I have saved them' }).waitFor()
+  const codes = (await page.locator('#tf-code-list li').allTextContents()).map((code) => code.trim())
+  t.equal(codes.length, 10, 'ten recovery codes')
+  await page.getByRole('button', { name: 'I have saved them' }).click()
+  await page.getByRole('heading', { name: 'Two-factor authentication is on' }).waitFor()
+
+  // Sign in with a code, the box ticked.
+  await signOutAs(page, CAROL.username)
+  await signInAs(page, CAROL)
+  t.equal(page.url(), `${baseUrl}/2fa/challenge`, 'the code is asked')
+  const box = page.getByLabel('Don’t ask again on this browser for 30 days')
+  t.notOk(await box.isChecked(), 'the box starts unticked')
+  await page.getByLabel('Authentication code').fill(await currentCode(manualKey))
+  await box.check()
+  await shot(run, '01-box-ticked')
+  await page.getByRole('button', { name: 'Verify' }).click()
+  await page.waitForURL(`${baseUrl}/`)
+  const trustCookie = (await contextA.cookies()).find((cookie) => cookie.name.endsWith('tf.trust'))
+  t.ok(trustCookie, 'the browser holds a trust cookie')
+  t.ok(trustCookie?.httpOnly, 'HttpOnly')
+  const days = ((trustCookie?.expires ?? 0) * 1000 - Date.now()) / (24 * 60 * 60_000)
+  t.ok(days > 29.9 && days <= 30, `it lasts the 30 days of the trust (${days.toFixed(3)})`)
+
+  // Signed out and in again in the same browser: the password alone signs in.
+  await signOutAs(page, CAROL.username)
+  t.ok((await contextA.cookies()).some((cookie) => cookie.name.endsWith('tf.trust')), 'trust survives sign-out')
+  await signInAs(page, CAROL)
+  t.equal(page.url(), `${baseUrl}/`, 'no code asked: this browser is trusted')
+  t.match(await page.getByRole('heading', { level: 1 }).textContent(), /Welcome, carol/, 'signed in')
+  t.not((await contextA.cookies()).find((cookie) => cookie.name.endsWith('tf.trust'))?.value, trustCookie?.value, 'its token was replaced at use')
+  await shot(run, '02-signed-in-without-code')
+
+  // A trusted browser never counts as a fresh code: a sensitive page still asks for one.
+  await page.getByRole('link', { name: 'Export your data' }).click()
+  await page.waitForURL((url) => url.pathname === '/2fa/step-up')
+  t.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'Confirm it’s you', 'step-up asks for a code')
+  t.equal(await page.getByLabel(/Don’t ask again/).count(), 0, 'and offers no box')
+
+  // Settings lists this browser under trusted browsers; "Forget" it.
+  await page.goto(`${baseUrl}/2fa/settings`)
+  const trusted = page.getByRole('region', { name: 'Trusted browsers' })
+  const trustedItems = trusted.getByRole('listitem')
+  t.equal(await trustedItems.count(), 1, 'one trusted browser')
+  const label = (await trustedItems.first().locator('strong').textContent())!.trim()
+  t.match(label, /Linux/, `named from its user agent (${label})`)
+  t.match(await trustedItems.first().textContent(), /trusted since .+, last used .+, until .+/, 'with its dates')
+  await shot(run, '03-trusted-browsers')
+  await noSeriousViolations(t, page, 'settings with a trusted browser')
+  await trusted.getByRole('button', { name: `Forget ${label}`, exact: true }).click()
+  await trusted.getByRole('status').filter({ hasText: 'That browser will be asked for a code again.' }).waitFor()
+  t.equal(await trustedItems.count(), 0, 'forgotten: no trusted browser left')
+  t.ok(await trusted.getByText('No browser skips the code.').isVisible(), 'the list says so')
+  t.equal(page.url(), `${baseUrl}/2fa/settings`, 'swapped in place')
+  await shot(run, '04-forgotten')
+
+  // The next sign-in in this browser asks for a code again (a recovery code: this step's code is used).
+  await signOutAs(page, CAROL.username)
+  await signInAs(page, CAROL)
+  t.equal(page.url(), `${baseUrl}/2fa/challenge`, 'a forgotten browser is asked for the code')
+  await answerWithRecoveryCode(page, codes[0]!)
+
+  // A second browser signs in too.
+  const other = await contextB.newPage()
+  await signInAs(other, CAROL)
+  t.equal(other.url(), `${baseUrl}/2fa/challenge`, 'the other browser is asked for the code')
+  await answerWithRecoveryCode(other, codes[1]!)
+
+  // Settings lists both sessions, this one marked; "Sign out all other sessions".
+  await page.goto(`${baseUrl}/2fa/settings`)
+  const sessions = page.getByRole('region', { name: 'Where you’re signed in' })
+  const sessionItems = sessions.getByRole('listitem')
+  t.equal(await sessionItems.count(), 2, 'two signed-in sessions')
+  t.equal(await sessionItems.filter({ hasText: 'this browser' }).count(), 1, 'this one marked')
+  await shot(run, '05-sessions')
+  await noSeriousViolations(t, page, 'settings with two sessions')
+  await sessions.getByRole('button', { name: 'Sign out all other sessions' }).click()
+  await sessions.getByRole('status').filter({ hasText: '1 other session is signed out.' }).waitFor()
+  t.equal(await sessionItems.count(), 1, 'only this session left')
+  t.ok(await sessions.getByText('This is your only signed-in session.').isVisible(), 'the list says so')
+  t.equal(page.url(), `${baseUrl}/2fa/settings`, 'swapped in place')
+  await shot(run, '06-others-signed-out')
+
+  // The other browser's next navigation goes to the login page; this one stays signed in.
+  await other.goto(`${baseUrl}/`)
+  t.equal(new URL(other.url()).pathname, '/login', 'the other session is signed out')
+  await page.goto(`${baseUrl}/`)
+  t.match(await page.getByRole('heading', { level: 1 }).textContent(), /Welcome, carol/, 'this one is still signed in')
+
+  const types: string[] = harness.events.filter((e) => e.userId === 'carol').map((e) => e.type)
+  for (const type of ['device.trusted', 'device.used', 'device.revoked', 'sessions.ended']) t.ok(types.includes(type), `audited: ${type}`)
+  t.same(trouble, [], 'no script errors, nothing blocked by the CSP')
 })
 
 t.test('what the browser did is in the audit trail', async (t) => {

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { codeFor, createHarness, type Harness } from '../helpers/demo.ts'
+import { codeFor, createHarness, PASSWORDS, type Harness } from '../helpers/demo.ts'
 
 export const SCREENSHOT_DIR = join(process.cwd(), 'test-output', 'screenshots')
 
@@ -22,9 +22,22 @@ export interface ServedDemo {
   baseUrl: string
 }
 
-/** The demo app on the test database, listening on 127.0.0.1 with the real clock. */
-export async function serveDemo (t: Teardown): Promise<ServedDemo> {
-  const harness = await createHarness(t, { app: { clock: Date.now } })
+export interface DemoUser { username: string, password: string, role?: string }
+
+/**
+ * The demo app on the test database, listening on 127.0.0.1 with the real clock. `extraUsers`
+ * are seeded besides admin, alice and bob (for a test that needs an account of its own).
+ */
+export async function serveDemo (t: Teardown, options: { extraUsers?: DemoUser[] } = {}): Promise<ServedDemo> {
+  const users: DemoUser[] | undefined = options.extraUsers === undefined
+    ? undefined
+    : [
+        { username: 'admin', password: PASSWORDS.admin, role: 'admin' },
+        { username: 'alice', password: PASSWORDS.alice },
+        { username: 'bob', password: PASSWORDS.bob },
+        ...options.extraUsers
+      ]
+  const harness = await createHarness(t, { app: { clock: Date.now }, ...(users === undefined ? {} : { users }) })
   await harness.app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = harness.app.server.address() as AddressInfo
   return { harness, baseUrl: `http://127.0.0.1:${port}` }
