@@ -102,6 +102,10 @@ export class RequestTwoFactor {
     if (cookie === undefined) return 'pending'
     const { core, options } = this.ctx
     const reading = await core.services.signIn.read(userId)
+    // A locked account is locked for every way in: the browser waits at the prompt, which says
+    // so, and its token stays good for after the lockout.
+    const lockedUntil = reading.account?.lockedUntil
+    if (lockedUntil != null && lockedUntil.getTime() > options.clock()) return 'pending'
     const used = await core.services.trustedDevices.use(userId, cookie, reading.now.enrolmentId, auditContextOf(this.request))
     if (!used.ok) {
       if (used.revoked) trustedCookieToSend.set(this.request, null)

@@ -23,7 +23,7 @@ const DAY = 24 * 60 * 60_000
 const TRUST = 'tf.trust'
 const TOKEN_COOKIE = /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/
 
-const IDS = ['box', 'next', 'copy', 'copy2', 'expiry', 'stepup', 'off', 'dis', 'rep', 'res1', 'res2', 'list', 'other', 'other2', 'sec', 'race']
+const IDS = ['box', 'next', 'copy', 'copy2', 'expiry', 'stepup', 'off', 'dis', 'rep', 'res1', 'res2', 'list', 'other', 'other2', 'sec', 'race', 'locked']
 const USERS: HostUser[] = [{ id: 'admin', password: 'admin-password', role: 'admin' }, ...IDS.map((id) => ({ id, password: `${id}-password` }))]
 const passwordOf = (id: string): string => USERS.find((u) => u.id === id)!.password
 
@@ -583,4 +583,33 @@ t.test('two uses of one token at the same moment: one signs in, and the reuse re
     t.ok(h.events.some((e) => e.type === 'device.revoked' && e.userId === 'race' && e.details.reason === 'reused'), `round ${round + 1}: audited`)
     h.events.length = 0
   }
+})
+
+t.test('a locked account is locked for a trusted browser too; its trust is good again after the lockout', async (t) => {
+  const h = await host(t)
+  const { key } = await enrol(h, 'locked')
+  const trusted = await trustedBrowser(h, 'locked', key)
+  await trusted.post('/logout', {}, { json: true })
+
+  // Someone with the password guesses codes in another browser until the account locks.
+  const guesser = new Browser(h.app, UA.chrome)
+  let status = 0
+  for (let i = 0; i < 20 && status !== 423; i++) {
+    if (await password(guesser, 'locked') !== 'pending') continue
+    status = (await guesser.post('/2fa/challenge', { code: '000000' }, { json: true })).statusCode
+  }
+  t.equal(status, 423, 'the account is locked')
+
+  const cookieBefore = trusted.cookies.get(TRUST)
+  const usesBefore = h.events.filter((e) => e.type === 'device.used' && e.userId === 'locked').length
+  t.equal(await password(trusted, 'locked'), 'pending', 'the trusted browser is not let in: it waits at the prompt')
+  t.equal(await whoIs(trusted), null, 'nobody signed in')
+  const prompt = await trusted.post('/2fa/challenge', { code: codeFor(key, h.clock.ms) }, { json: true })
+  t.equal(prompt.statusCode, 423, 'and the prompt says locked, even to the right code')
+  t.equal(trusted.cookies.get(TRUST), cookieBefore, 'the trust token was not spent')
+  t.equal(h.events.filter((e) => e.type === 'device.used' && e.userId === 'locked').length, usesBefore, 'no use of the browser while locked')
+
+  h.clock.advance(60 * 60_000)
+  await trusted.post('/logout', {}, { json: true })
+  t.equal(await password(trusted, 'locked'), 'signed-in', 'after the lockout the trusted browser skips the code again')
 })
