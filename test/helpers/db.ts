@@ -2,6 +2,9 @@
 // real server named by DATABASE_URL (created here, dropped at teardown), reached through
 // postgres.js, or through node-postgres with DATABASE_DRIVER=pg.
 import { randomBytes } from 'node:crypto'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
@@ -28,8 +31,33 @@ export async function createTestDatabase (t: Teardown): Promise<TestDatabase> {
   return database
 }
 
+/**
+ * A new PGlite spends most of its start (seconds on this machine) creating its cluster; loading
+ * an empty cluster made before takes about a second. One is made per PGlite version and kept in
+ * the temp folder for every test process (written aside, then renamed: workers may race).
+ */
+let emptyCluster: Promise<Blob> | undefined
+function emptyClusterDump (): Promise<Blob> {
+  emptyCluster ??= (async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8')) as { version: string }
+    const file = join(tmpdir(), `fastify-two-factor-pglite-${version}.tar`)
+    try {
+      return new Blob([await readFile(file)])
+    } catch {}
+    const fresh = new PGlite()
+    await fresh.waitReady
+    const dump = await fresh.dumpDataDir('none')
+    await fresh.close()
+    const aside = `${file}.${process.pid}`
+    await writeFile(aside, Buffer.from(await dump.arrayBuffer()))
+    await rename(aside, file)
+    return dump
+  })()
+  return emptyCluster
+}
+
 async function createPgliteDatabase (): Promise<TestDatabase> {
-  const client = new PGlite()
+  const client = new PGlite({ loadDataDir: await emptyClusterDump() })
   await client.waitReady
   return { db: drizzlePglite(client) as unknown as TwoFactorDatabase, kind: 'pglite', close: () => client.close() }
 }
