@@ -1,5 +1,11 @@
 // The deliberate public surface: what a host imports and what the decorators look like. Service
 // classes stay inside; a host sees plain functions and plain data.
+//
+// The host uses the CSRF protection and the session the plugin registers (`fastify.csrfProtection`,
+// `reply.generateCsrf()`, `request.session`): their types must reach it through the package's
+// declarations, where a value import of those plugins leaves no trace, hence the references.
+/// <reference types="@fastify/csrf-protection" preserve="true" />
+/// <reference types="@fastify/session" preserve="true" />
 import type { RequestTwoFactor, StartLoginResult, TwoFactorNotice } from './request-context.ts'
 import type { PolicySettings } from './core/policy.ts'
 import type { TwoFactorSessionStore } from './db/session-store.ts'
