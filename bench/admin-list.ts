@@ -48,7 +48,7 @@ export async function adminListAtScale (ctx: BenchContext): Promise<Figure[]> {
     const baselineName = `host query${q.bare === '' ? '' : ` ${q.bare}`}`
     figures.push(
       figure({ section: 'Admin list', name: `${q.name}, p50`, value: page.p50, baselineName, baseline: bare.p50, unit: 'ms', note: `${page.samples} requests, one at a time` }),
-      figure({ section: 'Admin list', name: `${q.name}, p95`, value: page.p95, baselineName, baseline: bare.p95, unit: 'ms' })
+      figure({ key: 'admin-p95', section: 'Admin list', name: `${q.name}, p95`, value: page.p95, baselineName, baseline: bare.p95, unit: 'ms' })
     )
   }
   return figures

@@ -6,7 +6,8 @@
 //   baseline  the same Fastify, the same @fastify/session options and the same Postgres
 //             session store (PgSessionStore), the demo's own hook and error handler, without
 //             the plugin: what a host pays anyway for database-backed sessions. Its bare
-//             routes are the baselines of the other figures. A variant also sends the
+//             routes are the baselines of the other figures (`/bench/bare`, with no session
+//             at all, the baseline of a signed-in request end to end). A variant also sends the
 //             plugin's security headers.
 import { randomBytes } from 'node:crypto'
 import cookie from '@fastify/cookie'
@@ -73,6 +74,11 @@ export async function buildBaselineApp (config: AppConfig, { securityHeaders = f
     store: new PgSessionStore(config.db) as never
   })
   await app.register(formbody)
+
+  // No session at all: requested without a cookie, so the session store is never read or
+  // written (@fastify/session still makes an empty session object, as for any visitor); the
+  // baseline of a signed-in request end to end, session read and gate included.
+  app.get('/bench/bare', async () => ({ userId: null }))
 
   app.get('/bench/ping', async (request) => {
     const data = request.session.twoFactor

@@ -12,6 +12,11 @@
 // instance, in a rotating order; a round's ratio compares runs made seconds apart; the figure is
 // the median of the rounds' ratios. The apps' own CPU time per request is reported too: it is
 // what the plugin adds, and far less disturbed by other load than req/s.
+//
+// Then a signed-in request end to end, the session read and the gate, against a request with no
+// session at all: the plugin app's signed-in GET /bench/ping against the baseline app's
+// GET /bench/bare without a cookie, in shorter rounds (END_TO_END_ROUNDS of
+// END_TO_END_SECONDS, alternating which goes first) on the same processes.
 import type { BenchContext } from './context.ts'
 import { load, type LoadResult } from './lib/load.ts'
 import { GATE_USER, PASSWORD } from './lib/population.ts'
@@ -25,6 +30,8 @@ const RUN_SECONDS = 2
 const INSTANCES = 3
 const ROUNDS = 9
 export const GATE_TARGET = 0.95
+const END_TO_END_ROUNDS = 6
+const END_TO_END_SECONDS = 1
 
 type Side = 'baseline' | 'headers' | 'plugin' | 'pluginHeaders'
 interface Run { result: LoadResult, cpuMicrosPerRequest: number }
@@ -72,12 +79,15 @@ export async function gateOverhead (ctx: BenchContext): Promise<Figure[]> {
       for (const app of apps) instances[side].push({ app, cookie: await signIn(side, app) })
     }
     const runs = Object.fromEntries(ORDER.map((side) => [side, [] as Run[]])) as Record<Side, Run[]>
-    const run = async (side: Side, instance: number, duration: number): Promise<Run> => {
+    /** `bare`: the baseline app's GET /bench/bare, without a cookie (no session at all). */
+    const run = async (side: Side, instance: number, duration: number, bare = false): Promise<Run> => {
       const { app, cookie } = instances[side][instance]!
       const cpuBefore = await app.cpuMicros()
-      const result = await load({ url: `${app.origin}/bench/ping`, connections: ctx.connections, duration, headers: { cookie } })
+      const result = bare
+        ? await load({ url: `${app.origin}/bench/bare`, connections: ctx.connections, duration })
+        : await load({ url: `${app.origin}/bench/ping`, connections: ctx.connections, duration, headers: { cookie } })
       const cpuMicrosPerRequest = (await app.cpuMicros() - cpuBefore) / result.requests
-      if (result.statuses['200'] !== result.requests) throw new Error(`gate ${side}: not every response was 200: ${JSON.stringify(result.statuses)}`)
+      if (result.statuses['200'] !== result.requests) throw new Error(`gate ${side}${bare ? ' (bare)' : ''}: not every response was 200: ${JSON.stringify(result.statuses)}`)
       return { result, cpuMicrosPerRequest }
     }
 
@@ -100,11 +110,27 @@ export async function gateOverhead (ctx: BenchContext): Promise<Figure[]> {
         `with headers ${rps('headers').toFixed(0)}, plugin with headers ${rps('pluginHeaders').toFixed(0)} req/s`)
     }
 
+    // End to end: the signed-in request against one with no session at all.
+    for (let instance = 0; instance < INSTANCES; instance++) await run('baseline', instance, WARM_UP_SECONDS, true)
+    const endToEnd = { bare: [] as Run[], signedIn: [] as Run[], ratios: [] as number[] }
+    for (let round = 0; round < END_TO_END_ROUNDS; round++) {
+      const instance = round % INSTANCES
+      const measure = {
+        bare: async () => endToEnd.bare.push(await run('baseline', instance, END_TO_END_SECONDS, true)),
+        signedIn: async () => endToEnd.signedIn.push(await run('plugin', instance, END_TO_END_SECONDS))
+      }
+      for (const which of round % 2 === 0 ? ['bare', 'signedIn'] as const : ['signedIn', 'bare'] as const) await measure[which]()
+      const [bare, signedIn] = [endToEnd.bare[round]!.result.requestsPerSecond, endToEnd.signedIn[round]!.result.requestsPerSecond]
+      endToEnd.ratios.push(signedIn / bare)
+      ctx.log(`  end-to-end round ${round + 1} (instance ${instance + 1}): bare route, no session ${bare.toFixed(0)}, plugin signed-in ${signedIn.toFixed(0)} req/s`)
+    }
+
     const of = (side: Side, pick: (run: Run) => number) => median(runs[side].map(pick))
     const rps = (run: Run) => run.result.requestsPerSecond
     const cpu = (run: Run) => run.cpuMicrosPerRequest
     const note = (list: number[]) => `median of ${ROUNDS} rounds (${list.map((r) => r.toFixed(2)).join(', ')}), ${INSTANCES} processes a side, ${RUN_SECONDS} s runs, ${ctx.connections} connections`
     const vsBaseline = figure({
+      key: 'gate',
       section: 'Gate',
       name: 'signed-in GET, req/s',
       value: of('plugin', rps),
@@ -122,7 +148,19 @@ export async function gateOverhead (ctx: BenchContext): Promise<Figure[]> {
       figure({ section: 'Gate', name: 'signed-in GET, p99 latency', value: of('plugin', (r) => r.result.p99), baselineName: 'same sessions, no plugin', baseline: of('baseline', (r) => r.result.p99), unit: 'ms' }),
       figure({ section: 'Gate', name: 'app CPU per request', value: of('plugin', cpu), baselineName: 'same sessions, no plugin', baseline: of('baseline', cpu), unit: 'µs' }),
       figure({ section: 'Gate', name: withHeaders + 'signed-in GET, req/s', value: of('pluginHeaders', rps), baselineName: 'same sessions + the same headers', baseline: of('headers', rps), ratio: median(ratios.pluginHeaders), unit: 'req/s', note: note(ratios.pluginHeaders) }),
-      figure({ section: 'Gate', name: withHeaders + 'app CPU per request', value: of('pluginHeaders', cpu), baselineName: 'same sessions + the same headers', baseline: of('headers', cpu), unit: 'µs' })
+      figure({ section: 'Gate', name: withHeaders + 'app CPU per request', value: of('pluginHeaders', cpu), baselineName: 'same sessions + the same headers', baseline: of('headers', cpu), unit: 'µs' }),
+      figure({
+        key: 'signed-in',
+        section: 'Gate',
+        name: 'signed-in GET end to end (session read + gate), req/s',
+        value: median(endToEnd.signedIn.map(rps)),
+        baselineName: 'bare route, no session',
+        baseline: median(endToEnd.bare.map(rps)),
+        ratio: median(endToEnd.ratios),
+        unit: 'req/s',
+        note: `median of ${END_TO_END_ROUNDS} rounds (${endToEnd.ratios.map((r) => r.toFixed(2)).join(', ')}), ${END_TO_END_SECONDS} s runs, the gate's processes`
+      }),
+      figure({ section: 'Gate', name: 'signed-in GET end to end, app CPU per request', value: median(endToEnd.signedIn.map(cpu)), baselineName: 'bare route, no session', baseline: median(endToEnd.bare.map(cpu)), unit: 'µs' })
     ]
   } finally {
     for (const app of started) await app.stop()

@@ -94,7 +94,7 @@ export async function recoveryCodeCost (keyring: Keyring, sessionSecret: string,
   return KINDS.flatMap((kind) => {
     const wall = (side: Side) => percentile([...side.walls[kind]].sort((a, b) => a - b), 50)
     return [
-      figure({ section: 'Recovery code', name: `${kind}: Node CPU per check, ${scale}`, value: l.cpu[kind] / ids.length, baselineName, baseline: s.cpu[kind] / ids.length, unit: 'µs' }),
+      figure({ key: 'recovery-cpu', section: 'Recovery code', name: `${kind}: Node CPU per check, ${scale}`, value: l.cpu[kind] / ids.length, baselineName, baseline: s.cpu[kind] / ids.length, unit: 'µs' }),
       figure({ section: 'Recovery code', name: `${kind}: wall time per check (p50), ${scale}`, value: wall(l), baselineName, baseline: wall(s), unit: 'µs', note: `plan at 100 000 users: ${largeSize.plan}` })
     ]
   })

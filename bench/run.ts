@@ -1,7 +1,8 @@
 // `npm run bench [-- --write]`: the whole benchmark suite, end to end, on the machine's real
 // Postgres (DATABASE_URL or postgres://postgres@127.0.0.1:5432). Every figure is printed next to
-// a baseline measured in the same run, with their ratio; `--write` puts the table and the
-// machine into bench/README.md. Not part of `npm test`.
+// a baseline measured in the same run, with their ratio; after the table, a machine-readable
+// summary (bench/lib/summary.ts), `goals-missed: …` last. `--write` puts the table, the summary
+// and the machine into bench/README.md. Not part of `npm test`.
 import { randomBytes } from 'node:crypto'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -9,6 +10,7 @@ import { ensureDemoSchema } from '../demo-app/app.ts'
 import { Keyring, migrate } from '../plugin/index.ts'
 import { adminListAtScale } from './admin-list.ts'
 import { challengeThroughput } from './challenge.ts'
+import { coldStart } from './cold-start.ts'
 import type { BenchContext } from './context.ts'
 import { memoryFootprint, pageWeights } from './footprint.ts'
 import { gateOverhead } from './gate.ts'
@@ -17,7 +19,9 @@ import { LARGE_POPULATION, SMALL_POPULATION } from './lib/population.ts'
 import { markdownTable, replaceSection, textTable, type Figure } from './lib/report.ts'
 import { Seeder } from './lib/seed.ts'
 import { ServerProcess } from './lib/server-process.ts'
+import { summarise, summaryLines, summaryMarkdown } from './lib/summary.ts'
 import { recoveryCodeCost } from './recovery.ts'
+import { statementsPerSignIn } from './statements.ts'
 
 const README = fileURLToPath(new URL('README.md', import.meta.url))
 const CONNECTIONS = 10
@@ -87,19 +91,23 @@ try {
 
   figures.push(...await timed('gate overhead', async () => await gateOverhead(ctx)))
   figures.push(...await timed('challenge throughput', async () => await challengeThroughput(ctx)))
+  figures.push(...await timed('SQL statements per valid code', async () => (await statementsPerSignIn(ctx)).figures))
   figures.push(...recovery)
   figures.push(...await timed('admin list at 100 000 users', async () => await adminListAtScale(ctx)))
   figures.push(...await timed('page weight', async () => await pageWeights(ctx)))
   figures.push(...await timed('memory after 10 000 sign-ins', async () => await memoryFootprint(ctx, idle)))
+  figures.push(...await timed('cold start of the demo', async () => await coldStart(ctx)))
 
   const total = (Date.now() - suiteStarted) / 1000
   console.log('\n' + textTable(figures) + '\n')
   for (const f of figures.filter((f) => f.note !== undefined)) console.log(`  ${f.section} / ${f.name}: ${f.note}`)
   log(`suite: ${total.toFixed(0)} s; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} now`)
 
+  const summary = summarise(figures)
   if (write) {
     replaceSection(README, 'machine', await machine(database))
     replaceSection(README, 'results', markdownTable(figures) + `\n\nWhole suite: ${total.toFixed(0)} s.`)
+    replaceSection(README, 'summary', summaryMarkdown(summary))
     log('bench/README.md updated')
   }
   const missed = figures.filter((f) => f.pass === false)
@@ -107,6 +115,8 @@ try {
     console.error(`Missed target: ${missed.map((f) => `${f.section} / ${f.name} (${f.ratio.toFixed(2)} vs ${f.target})`).join('; ')}`)
     process.exitCode = 1
   }
+  // Last: the machine-readable summary; the goals it checks never change the exit code.
+  console.log('\n' + summaryLines(summary).join('\n'))
 } finally {
   for (const child of children) await child.stop()
   await smallDatabase.drop()

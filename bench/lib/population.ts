@@ -18,6 +18,8 @@ export const POOLS = {
   challengeWrong: [3501, 3900],
   /** The single-use UPDATE alone, on a bare route (the challenge baseline). */
   bareUpdate: [4001, 5500],
+  /** Sign-ins in the runner's own app whose SQL statements are counted (bench/statements.ts). */
+  statements: [5501, 5520],
   /** The rest of the app's 10 000 complete sign-ins (password, then code) for the memory figure. */
   signIns: [6001, 14600]
 } as const satisfies Record<string, Range>

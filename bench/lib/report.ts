@@ -2,6 +2,8 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 
 export interface Figure {
+  /** A stable id the machine-readable summary picks the figure by (bench/lib/summary.ts). */
+  key?: string
   section: string
   /** What was measured, on the plugin side. */
   name: string
