@@ -61,7 +61,11 @@ export async function openConnection (args: ParsedArgs, io: CliEnv, config: Load
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     throw new CliFailure(`No PGlite database in ${dataDir}. Give --data-dir (the app's PGlite folder) or set DATABASE_URL.`)
   }
-  const [{ PGlite }, { drizzle }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')])
+  // PGlite is an optional peer of the package: an app on a Postgres server need not install it.
+  const [{ PGlite }, { drizzle }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]).catch((error: { code?: unknown }) => {
+    if (error?.code === 'ERR_MODULE_NOT_FOUND') throw new CliFailure('--data-dir needs the optional package @electric-sql/pglite (npm install @electric-sql/pglite), or give a Postgres server with DATABASE_URL / --database-url.')
+    throw error
+  })
   let client
   try {
     client = new PGlite(dataDir)
