@@ -16,7 +16,8 @@ const HIDDEN = [/^\/2fa\/assets\//, /^\/2fa\/admin$/]
 
 export async function buildHttpApi (): Promise<string> {
   const client = new PGlite()
-  const app = Fastify()
+  // The plugin's start includes PGlite's first connection: seconds on a busy machine.
+  const app = Fastify({ pluginTimeout: 120_000 })
   try {
     await app.register(swagger, {
       openapi: {

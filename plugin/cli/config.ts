@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { TwoFactorDatabase } from '../db/database.ts'
+import { missingIndexMethods, type TwoFactorSessionStore } from '../db/session-store.ts'
 import type { AccountsAdapter } from '../options.ts'
 import { CliFailure } from './errors.ts'
 
@@ -26,6 +27,12 @@ export interface TwoFactorCliConfig {
   dataDir?: string
   /** The key ring spec ("id:base64key,…"), used when TWO_FACTOR_KEYS and --keys-file are not given. */
   keys?: string
+  /**
+   * The app's session store when it is not the plugin's Postgres one (a RedisSessionStore, say),
+   * or a function of the database returning it: a reset, a lifted requirement and an unlock from
+   * the CLI must end the user's sessions where the app keeps them.
+   */
+  sessionStore?: TwoFactorSessionStore | ((db: TwoFactorDatabase) => TwoFactorSessionStore | Promise<TwoFactorSessionStore>)
 }
 
 export interface LoadedConfig extends Omit<TwoFactorCliConfig, 'dataDir'> {
@@ -88,10 +95,10 @@ function loadFailure (file: string, error: unknown): CliFailure {
 
 function checked (value: unknown, file: string): TwoFactorCliConfig {
   if (value === null || typeof value !== 'object') {
-    throw new CliFailure(`${file} must export default an object: { accounts, databaseUrl?, dataDir?, keys? }.`)
+    throw new CliFailure(`${file} must export default an object: { accounts, databaseUrl?, dataDir?, keys?, sessionStore? }.`)
   }
   const config = value as Record<string, unknown>
-  const known = new Set(['accounts', 'databaseUrl', 'dataDir', 'keys'])
+  const known = new Set(['accounts', 'databaseUrl', 'dataDir', 'keys', 'sessionStore'])
   const unknown = Object.keys(config).filter((key) => !known.has(key))
   if (unknown.length > 0) throw new CliFailure(`${file}: unknown setting ${unknown.map((k) => `"${k}"`).join(', ')} (known: ${[...known].join(', ')}).`)
   for (const key of ['databaseUrl', 'dataDir', 'keys'] as const) {
@@ -100,6 +107,10 @@ function checked (value: unknown, file: string): TwoFactorCliConfig {
   }
   const accounts = config.accounts
   if (accounts !== undefined && typeof accounts !== 'function') checkAdapter(accounts, file)
+  const store = config.sessionStore
+  if (store !== undefined && typeof store !== 'function' && missingIndexMethods(store).length > 0) {
+    throw new CliFailure(`${file}: "sessionStore" lacks ${missingIndexMethods(store).join(', ')} (a store the plugin accepts, such as RedisSessionStore, has them).`)
+  }
   return config as TwoFactorCliConfig
 }
 
@@ -110,4 +121,13 @@ function checkAdapter (adapter: unknown, file: string): asserts adapter is Accou
     if (typeof a[name] !== 'function') throw new CliFailure(`${file}: accounts.${name} must be a function.`)
   }
   if (a.findByLogin !== undefined && typeof a.findByLogin !== 'function') throw new CliFailure(`${file}: accounts.findByLogin must be a function when given.`)
+}
+
+/** The session store the config names, or null for the plugin's Postgres one. */
+export async function sessionStoreOf (config: LoadedConfig, db: TwoFactorDatabase): Promise<TwoFactorSessionStore | null> {
+  if (config.sessionStore === undefined) return null
+  const store = typeof config.sessionStore === 'function' ? await config.sessionStore(db) : config.sessionStore
+  const missing = missingIndexMethods(store)
+  if (missing.length > 0) throw new CliFailure(`${config.file}: "sessionStore" lacks ${missing.join(', ')}.`)
+  return store
 }

@@ -82,25 +82,28 @@ export async function openConnection (args: ParsedArgs, io: CliEnv, config: Load
 }
 
 /**
- * TWO_FACTOR_KEYS, else --keys-file, else the config file's `keys`, else the demo's key file
- * beside its PGlite folder. Read before the database is opened, so a bad key ring fails fast.
+ * --keys-file, else TWO_FACTOR_KEYS, else the config file's `keys`, else the demo's key file
+ * beside its PGlite folder (the command line first, as for the database). Read before the
+ * database is opened, so a bad key ring fails fast.
  */
 export function loadKeyring (args: ParsedArgs, io: CliEnv, config: LoadedConfig): Keyring {
   const { env, cwd } = io
-  let spec = nonEmpty(env.TWO_FACTOR_KEYS)
+  let spec: string | undefined
   let source = 'TWO_FACTOR_KEYS'
-  if (spec === undefined && args.keysFile === undefined && nonEmpty(config.keys) !== undefined) {
+  const target = databaseTarget(args, io, config)
+  if (args.keysFile !== undefined) {
+    const file = resolve(cwd, args.keysFile)
+    if (!existsSync(file)) throw new CliFailure(`The keys file ${file} does not exist.`)
+    spec = readFileSync(file, 'utf8').trim()
+    source = `the keys file ${file}`
+  } else if (nonEmpty(env.TWO_FACTOR_KEYS) !== undefined) {
+    spec = nonEmpty(env.TWO_FACTOR_KEYS)
+  } else if (nonEmpty(config.keys) !== undefined) {
     spec = config.keys
     source = `"keys" in ${config.file}`
-  }
-  const target = databaseTarget(args, io, config)
-  const file = args.keysFile !== undefined
-    ? resolve(cwd, args.keysFile)
-    : 'dataDir' in target ? join(dirname(target.dataDir), DEMO_KEYS_FILE) : null
-  if (spec === undefined && file !== null) {
-    if (!existsSync(file)) {
-      if (args.keysFile !== undefined) throw new CliFailure(`The keys file ${file} does not exist.`)
-    } else {
+  } else if ('dataDir' in target) {
+    const file = join(dirname(target.dataDir), DEMO_KEYS_FILE)
+    if (existsSync(file)) {
       spec = readFileSync(file, 'utf8').trim()
       source = `the keys file ${file}`
     }

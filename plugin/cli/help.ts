@@ -2,10 +2,10 @@
 import type { CommandName } from './args.ts'
 
 const CONNECTION = `Database and keys (the command line first, then the environment, then the config file):
-  DATABASE_URL / --database-url URL   a Postgres server (postgres.js)
+  --database-url URL / DATABASE_URL   a Postgres server (postgres.js)
   --data-dir DIR                      an embedded PGlite folder (default: .data/pglite, the demo's)
                                       Stop the app first: one process at a time may open it.
-  TWO_FACTOR_KEYS / --keys-file FILE  the key ring, "id:base64key,…" (first one current); with a
+  --keys-file FILE / TWO_FACTOR_KEYS  the key ring, "id:base64key,…" (first one current); with a
                                       PGlite folder the demo's <folder>/../two-factor-keys is read
                                       when neither is given. Only doctor and rotate-keys need it.`
 
@@ -17,8 +17,9 @@ for drizzle-kit:
                                              // database); with findByLogin, <user> may be a login
     databaseUrl: process.env.APP_DATABASE_URL, // optional: used when DATABASE_URL is not set
     dataDir: '.data/pglite',                   // optional: a PGlite folder, relative to the file
-    keys: process.env.APP_TWO_FACTOR_KEYS      // optional: used when TWO_FACTOR_KEYS is not set
-  }
+    keys: process.env.APP_TWO_FACTOR_KEYS,     // optional: used when TWO_FACTOR_KEYS is not set
+    sessionStore: new RedisSessionStore(redis) // optional: where the app keeps sessions, if not
+  }                                            // the plugin's Postgres store (resets end them)
 A .ts config needs tsx installed. This checkout's config points at the demo app's users.`
 
 export const OVERVIEW = `two-factor: operator commands for fastify-two-factor

@@ -3,7 +3,7 @@
 // 2 bad arguments.
 import { parseCommandLine, COMMANDS, type CommandName, type ParsedArgs } from './args.ts'
 import { COMMAND_TABLE } from './commands.ts'
-import { accountsOf, loadConfig } from './config.ts'
+import { accountsOf, loadConfig, sessionStoreOf } from './config.ts'
 import { openConnection, loadKeyring, type CliEnv, type Connection } from './connect.ts'
 import { CliFailure, describeDatabaseError, UsageError } from './errors.ts'
 import { COMMAND_HELP, OVERVIEW } from './help.ts'
@@ -47,7 +47,7 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
     const config = await loadConfig(args.config, io.cwd)
     const keyring = command.needsKeys === true ? loadKeyring(args, io, config) : null
     connection = await openConnection(args, io, config)
-    const core = createCliCore(connection.db, keyring, stderrLogger(err))
+    const core = createCliCore(connection.db, keyring, stderrLogger(err), await sessionStoreOf(config, connection.db))
     const accounts = await accountsOf(config, connection.db)
     return await command.run(input, {
       db: connection.db,

@@ -6,7 +6,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { KeyringError, type Keyring } from '../core/keyring.ts'
 import type { TwoFactorDatabase } from '../db/database.ts'
-import { PgSessionStore } from '../db/session-store.ts'
+import { PgSessionStore, type TwoFactorSessionStore } from '../db/session-store.ts'
 import { DEFAULTS, type AccountsAdapter } from '../options.ts'
 import type { AuditContext } from '../services/context.ts'
 import { createCore, type Core } from '../services/core.ts'
@@ -33,13 +33,13 @@ function keyringNotLoaded (): Keyring {
   }) as Keyring
 }
 
-export function createCliCore (db: TwoFactorDatabase, keyring: Keyring | null, log: FastifyBaseLogger): Core {
+export function createCliCore (db: TwoFactorDatabase, keyring: Keyring | null, log: FastifyBaseLogger, sessions: TwoFactorSessionStore | null = null): Core {
   const clock = Date.now
   return createCore({
     database: db,
     keyring: keyring ?? keyringNotLoaded(),
     accounts: idOnlyAccounts,
-    sessions: new PgSessionStore(db, clock, log),
+    sessions: sessions ?? new PgSessionStore(db, clock, log),
     totp: { algorithm: DEFAULTS.algorithm, digits: DEFAULTS.digits, period: DEFAULTS.period, window: DEFAULTS.window },
     lockout: { threshold: DEFAULTS.lockoutThreshold, baseMs: DEFAULTS.lockoutBaseMs, maxMs: DEFAULTS.lockoutMaxMs },
     enrolmentTtlMs: DEFAULTS.enrolmentTtlMs,

@@ -9,7 +9,7 @@ import { readState } from '../sign-in-session.ts'
 import type { Translate } from '../views/messages.ts'
 import { LOW_RECOVERY_CODES } from './settings.ts'
 import { setTrustedCookie } from './trusted-cookie.ts'
-import { auditContextOf, step, type Typed, type RouteContext } from './context.ts'
+import { auditContextOf, step, stepVerified, type Typed, type RouteContext } from './context.ts'
 import { answers, body, codeField, csrfToken, next, orMovedOn, recoveryCodeField, redirectAnswer, signInState } from './schemas.ts'
 
 type Method = 'totp' | 'recovery'
@@ -138,11 +138,11 @@ export async function challengeRoutes (app: Typed, ctx: RouteContext): Promise<v
 
       const outcome = await core.services.challenge.verify(state.userId, { code, recoveryCode }, context, 'sign-in')
       if (outcome.ok) {
-        const { transition, reading } = await step(ctx, request, state.userId, { type: 'factor-verified', now: options.clock() })
+        const { transition } = await stepVerified(ctx, request, state.userId, outcome.enrolmentId)
         if (!transition.ok) throw expired()
         const { trustDevice } = request.body
         if (options.trustedDevice !== false && (trustDevice === true || trustDevice === 'true' || trustDevice === 'on')) {
-          setTrustedCookie(reply, options, await core.services.trustedDevices.trust(state.userId, reading.now.enrolmentId, auditContextOf(request)))
+          setTrustedCookie(reply, options, await core.services.trustedDevices.trust(state.userId, outcome.enrolmentId, auditContextOf(request)))
         }
         return await signedIn(request, reply, outcome, state.returnTo ?? options.signedInRedirect)
       }

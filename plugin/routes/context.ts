@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteShorthandOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { transition, type Lifetimes, type SignInEvent, type SignInState, type Transition } from '../core/sign-in.ts'
+import { transition, type AccountNow, type Lifetimes, type SignInEvent, type SignInState, type Transition } from '../core/sign-in.ts'
 import { findUnsafeText } from '../core/text.ts'
 import { fail } from '../errors.ts'
 import type { ResolvedOptions } from '../options.ts'
@@ -47,7 +47,6 @@ export function auditContextOf (request: FastifyRequest, actor?: string): AuditC
   }
 }
 
-/** A fresh id for a code prompt's attempts counter. */
 /** The user of a signed-in session; anything else is refused with the way to the login page. */
 export function signedInUserOf (request: FastifyRequest, options: ResolvedOptions): string {
   const state = readState(request, options.clock())
@@ -56,6 +55,7 @@ export function signedInUserOf (request: FastifyRequest, options: ResolvedOption
   return state.userId
 }
 
+/** A fresh id for a code prompt's attempts counter. */
 export function newChallengeId (): string {
   return randomBytes(16).toString('base64url')
 }
@@ -77,9 +77,23 @@ export interface Step {
  * session must not stay signed in by it, so the state is dropped before the error goes on.
  */
 export async function step (ctx: RouteContext, request: FastifyRequest, userId: string, event: SignInEvent, reading?: AccountReading): Promise<Step> {
-  const before = readState(request, ctx.options.clock())
   reading ??= await ctx.core.services.signIn.read(userId)
-  const result = transition(before, event, reading.now)
+  return { ...await move(ctx, request, userId, event, reading.now), reading }
+}
+
+/**
+ * The move after a code (or recovery code) of the account was verified in this request: the
+ * verification itself read the account and proved it enrolled with `enrolmentId`, which is all
+ * this move depends on, so nothing is read again (three statements fewer per sign-in).
+ */
+export async function stepVerified (ctx: RouteContext, request: FastifyRequest, userId: string, enrolmentId: string | null): Promise<Omit<Step, 'reading'>> {
+  const now: AccountNow = { enrolled: true, enrolmentId, required: true, canSkip: false }
+  return await move(ctx, request, userId, { type: 'factor-verified', now: ctx.options.clock() }, now)
+}
+
+async function move (ctx: RouteContext, request: FastifyRequest, userId: string, event: SignInEvent, account: AccountNow): Promise<Omit<Step, 'reading'>> {
+  const before = readState(request, ctx.options.clock())
+  const result = transition(before, event, account)
   await storeState(request, before, result, ctx.options.clock(), event.type === 'password')
   const signedInNow = result.next?.state === 'signed-in' && before?.state !== 'signed-in'
   if (signedInNow) {
@@ -90,7 +104,7 @@ export async function step (ctx: RouteContext, request: FastifyRequest, userId: 
       throw error
     }
   }
-  return { before, transition: result, reading }
+  return { before, transition: result }
 }
 
 /**

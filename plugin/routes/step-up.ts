@@ -9,7 +9,7 @@ import { fail, type TwoFactorError } from '../errors.ts'
 import { readState } from '../sign-in-session.ts'
 import { isHtmx, wantsJson, VARY } from '../views/renderer.ts'
 import { failureText, lockedError } from './challenge.ts'
-import { auditContextOf, step, type RouteContext, type Typed } from './context.ts'
+import { auditContextOf, step, stepVerified, type RouteContext, type Typed } from './context.ts'
 import { answers, body, codeField, csrfToken, next, recoveryCodeField, redirectAnswer, returnToField } from './schemas.ts'
 
 type Method = 'totp' | 'recovery'
@@ -119,7 +119,7 @@ export async function stepUpRoutes (app: Typed, ctx: RouteContext): Promise<{ pr
     const outcome = await core.services.challenge.verify(userId, { code, recoveryCode }, auditContextOf(request), 'step-up')
     if (outcome.ok) {
       const now = options.clock()
-      await step(ctx, request, userId, { type: 'factor-verified', now })
+      await stepVerified(ctx, request, userId, outcome.enrolmentId)
       const freshUntil = new Date(now + (ctx.freshWithinOf(returnTo.split('?')[0]!) ?? options.adminFreshWithinMs))
       return renderer.redirect(request, reply, returnTo, { freshUntil: freshUntil.toISOString() })
     }

@@ -18,7 +18,8 @@ export type Purpose = 'sign-in' | 'step-up'
 export type FailureReason = 'invalid_code' | 'invalid_input' | 'replayed' | 'wrong_password'
 
 export type VerifyOutcome =
-  | { ok: true, method: 'totp' | 'recovery', recoveryCodesLeft: number | null }
+  /** `enrolmentId`: the enrolment whose code (or recovery code) was just proven. */
+  | { ok: true, method: 'totp' | 'recovery', recoveryCodesLeft: number | null, enrolmentId: string | null }
   | { ok: false, reason: FailureReason, driftMinutes: number | null }
   | { ok: false, reason: 'locked', lockedUntil: Date }
 
@@ -79,7 +80,7 @@ export class Challenge {
     const account = await this.deps.accounts.find(userId)
     if (!isEnrolled(account)) return await this.fail(userId, 'invalid_code', null, context)
     if (account.lockedUntil !== null && account.lockedUntil > now) return { ok: false, reason: 'locked', lockedUntil: account.lockedUntil }
-    if (input.recoveryCode !== undefined && input.code === undefined) return await this.verifyRecoveryCode(userId, input.recoveryCode, context, purpose)
+    if (input.recoveryCode !== undefined && input.code === undefined) return await this.verifyRecoveryCode(userId, account.enrolmentId, input.recoveryCode, context, purpose)
 
     const params = paramsOf(account, this.deps.totp)
     const code = parseTotpInput(input.code, params.digits)
@@ -91,7 +92,7 @@ export class Challenge {
       const stored = await this.deps.accounts.useStep(userId, match.step, this.deps.audit.row(type, { userId, details: { method: 'totp' }, context }))
       if (stored !== null) {
         await this.deps.audit.publish([stored])
-        return { ok: true, method: 'totp', recoveryCodesLeft: null }
+        return { ok: true, method: 'totp', recoveryCodesLeft: null, enrolmentId: account.enrolmentId }
       }
       // Right code, step already used (or the account locked in between).
       return await this.fail(userId, 'replayed', null, context)
@@ -100,7 +101,7 @@ export class Challenge {
     return await this.fail(userId, 'invalid_code', drift, context)
   }
 
-  private async verifyRecoveryCode (userId: string, raw: unknown, context: AuditContext & { sessionId: string }, purpose: Purpose): Promise<VerifyOutcome> {
+  private async verifyRecoveryCode (userId: string, enrolmentId: string | null, raw: unknown, context: AuditContext & { sessionId: string }, purpose: Purpose): Promise<VerifyOutcome> {
     const now = new Date(this.deps.clock())
     // Malformed input still costs one digest per key and one query: same answer, same time.
     const normalised = normaliseRecoveryCode(raw) ?? UNMATCHABLE_CODE
@@ -116,7 +117,7 @@ export class Challenge {
     })
     if (left === null) return await this.fail(userId, 'invalid_code', null, context)
     await audit.publish(events)
-    return { ok: true, method: 'recovery', recoveryCodesLeft: left }
+    return { ok: true, method: 'recovery', recoveryCodesLeft: left, enrolmentId }
   }
 
   /** Counts a failure against the account; the one that starts a lockout also ends the account's other sessions. */

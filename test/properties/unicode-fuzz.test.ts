@@ -342,6 +342,7 @@ const ROUTES: RouteSpec[] = [
   { method: 'GET', url: '/2fa/assets/two-factor.css', fields: [], states: STATES, runs: LIGHT_RUNS },
   { method: 'GET', url: '/', fields: ['returnTo'], states: ['pending', 'pending-setup', 'stale'], host: true },
   { method: 'GET', url: '/export', fields: ['returnTo', 'q'], states: ['stale', 'admin', 'signed-in', 'anonymous'], host: true },
+  { method: 'GET', url: '/banner', fields: ['returnTo'], states: ['signed-in', 'pending', 'anonymous'], host: true },
   { method: 'GET', url: '/login', fields: ['returnTo'], states: ['anonymous'], runs: LIGHT_RUNS, host: true }
 ]
 /** Fuzzed in a phase of its own: each login makes a new session. */
