@@ -12,23 +12,10 @@ import { createDemoUser, ensureDemoSchema } from '../../demo-app/app.ts'
 import { createTestDatabase, usingPostgres } from '../helpers/db.ts'
 import { codeFor, PASSWORDS, SESSION_SECRET, TEST_KEYS } from '../helpers/demo.ts'
 import { statusCounts } from '../security/support.ts'
+import { REDIS_URL, redisReachable } from '../helpers/redis.ts'
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url))
 const RATE_LIMIT = 30
-
-async function redisReachable (): Promise<boolean> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 })
-  redis.on('error', () => {})
-  try {
-    await redis.connect()
-    return await redis.ping() === 'PONG'
-  } catch {
-    return false
-  } finally {
-    redis.disconnect()
-  }
-}
 
 const missing = !usingPostgres()
   ? 'needs the real Postgres server shared by two processes (set DATABASE_URL)'

@@ -13,21 +13,7 @@ import { createTestDatabase } from '../helpers/db.ts'
 import { TestClock } from '../helpers/demo.ts'
 import { createHost, HOST_SESSION_SECRET, login, type Host } from '../fixtures/host.ts'
 import { sameCookies, whoIs } from '../sign-in/support.ts'
-
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-
-async function redisReachable (): Promise<boolean> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 })
-  redis.on('error', () => {})
-  try {
-    await redis.connect()
-    return await redis.ping() === 'PONG'
-  } catch {
-    return false
-  } finally {
-    redis.disconnect()
-  }
-}
+import { REDIS_URL, redisReachable } from '../helpers/redis.ts'
 
 const missing = await redisReachable() ? false : `needs Redis at ${REDIS_URL} (set REDIS_URL)`
 
