@@ -11,11 +11,14 @@ import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import pg from 'pg'
 import postgres from 'postgres'
+import type { Logger } from 'drizzle-orm'
 import type { TwoFactorDatabase } from '../../plugin/index.ts'
 
 export interface TestDatabase {
   db: TwoFactorDatabase
   kind: 'pglite' | 'postgres'
+  /** The same database through a drizzle that logs every statement (to count them). */
+  logged? (logger: Logger): TwoFactorDatabase
   /** Connection string of the per-file database (real server only). */
   url?: string
   close (): Promise<void>
@@ -59,7 +62,12 @@ function emptyClusterDump (): Promise<Blob> {
 async function createPgliteDatabase (): Promise<TestDatabase> {
   const client = new PGlite({ loadDataDir: await emptyClusterDump() })
   await client.waitReady
-  return { db: drizzlePglite(client) as unknown as TwoFactorDatabase, kind: 'pglite', close: () => client.close() }
+  return {
+    db: drizzlePglite(client) as unknown as TwoFactorDatabase,
+    kind: 'pglite',
+    logged: (logger) => drizzlePglite({ client, logger }) as unknown as TwoFactorDatabase,
+    close: () => client.close()
+  }
 }
 
 async function createPostgresDatabase (): Promise<TestDatabase> {
@@ -80,6 +88,7 @@ async function createPostgresDatabase (): Promise<TestDatabase> {
     return {
       db: drizzleNodePg(pool) as unknown as TwoFactorDatabase,
       kind: 'postgres',
+      logged: (logger) => drizzleNodePg({ client: pool, logger }) as unknown as TwoFactorDatabase,
       url: url.toString(),
       close: async () => {
         await pool.end()
@@ -91,6 +100,7 @@ async function createPostgresDatabase (): Promise<TestDatabase> {
   return {
     db: drizzlePostgres(client) as unknown as TwoFactorDatabase,
     kind: 'postgres',
+    logged: (logger) => drizzlePostgres({ client, logger }) as unknown as TwoFactorDatabase,
     url: url.toString(),
     close: async () => {
       await client.end({ timeout: 5 })

@@ -3,11 +3,8 @@
 // logger on the same connection. Timings are printed for the benchmarks issue, not asserted.
 import t from 'tap'
 import { sql } from 'drizzle-orm'
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { createDemoUser, ensureDemoSchema } from '../../demo-app/app.ts'
 import { PAGE_SIZE } from '../../plugin/services/admin-users.ts'
-import type { TwoFactorDatabase } from '../../plugin/index.ts'
 import { createTestDatabase } from '../helpers/db.ts'
 import { createHarness, enrol, PASSWORDS, TestClock } from '../helpers/demo.ts'
 
@@ -17,8 +14,7 @@ t.test('users list at 100 000 users', async (t) => {
   const database = await createTestDatabase(t)
   const statements: string[] = []
   const logger = { logQuery: (query: string) => { statements.push(query) } }
-  const client = (database.db as unknown as { $client: never }).$client
-  const counted = (database.kind === 'pglite' ? drizzlePglite({ client, logger }) : drizzlePostgres({ client, logger })) as unknown as TwoFactorDatabase
+  const counted = database.logged!(logger)
 
   // The seed's times come from the database's clock: the app's runs with it.
   const h = await createHarness(t, { database: { ...database, db: counted }, clock: new TestClock(Date.now()) })
