@@ -2,7 +2,8 @@
 // Postgres (DATABASE_URL or postgres://postgres@127.0.0.1:5432). Every figure is printed next to
 // a baseline measured in the same run, with their ratio; after the table, a machine-readable
 // summary (bench/lib/summary.ts), `goals-missed: …` last. `--write` puts the table, the summary
-// and the machine into bench/README.md. Not part of `npm test`.
+// and the machine into bench/README.md. `--only a,b` runs only those sections (names in
+// SECTIONS) on the same seeded database, without `--write`. Not part of `npm test`.
 import { randomBytes } from 'node:crypto'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -22,10 +23,34 @@ import { ServerProcess } from './lib/server-process.ts'
 import { summarise, summaryLines, summaryMarkdown } from './lib/summary.ts'
 import { recoveryCodeCost } from './recovery.ts'
 import { statementsPerSignIn } from './statements.ts'
+import { sustainedLoad } from './sustained.ts'
 
 const README = fileURLToPath(new URL('README.md', import.meta.url))
 const CONNECTIONS = 10
 const write = process.argv.includes('--write')
+const SECTIONS = ['gate', 'challenge', 'statements', 'recovery', 'admin-list', 'footprint', 'cold-start', 'sustained'] as const
+type Section = typeof SECTIONS[number]
+
+/** `--only a,b` (or `--only=a,b`): the sections to run; every one without it. */
+function onlyArgument (): Section[] | undefined {
+  const args = process.argv.slice(2)
+  const at = args.findIndex((a) => a === '--only' || a.startsWith('--only='))
+  if (at === -1) return undefined
+  const value = args[at]!.includes('=') ? args[at]!.slice('--only='.length) : args[at + 1] ?? ''
+  const names = value.split(',').filter((n) => n !== '')
+  const unknown = names.filter((n) => !(SECTIONS as readonly string[]).includes(n))
+  if (names.length === 0 || unknown.length > 0) {
+    console.error(`--only takes section names, comma-separated: ${SECTIONS.join(', ')}${unknown.length > 0 ? ` (not: ${unknown.join(', ')})` : ''}`)
+    process.exit(2)
+  }
+  if (write) {
+    console.error('--write rewrites the whole table: run every section for it (no --only)')
+    process.exit(2)
+  }
+  return names as Section[]
+}
+const only = onlyArgument()
+const selected = (section: Section): boolean => only === undefined || only.includes(section)
 const suiteStarted = Date.now()
 const loadAtStart = loadavg()[0]!
 
@@ -59,7 +84,8 @@ function stop (error: unknown): never {
 }
 
 const database = await createBenchDatabase().catch(stop)
-const smallDatabase = await createBenchDatabase(SMALL_BENCH_DATABASE).catch(stop)
+// The 1 000-user database is only the recovery codes' baseline.
+const smallDatabase = selected('recovery') ? await createBenchDatabase(SMALL_BENCH_DATABASE).catch(stop) : undefined
 const children: ServerProcess[] = []
 try {
   const keys = Keyring.generateSpec('k1')
@@ -67,6 +93,7 @@ try {
   const settings = { databaseUrl: database.url, keys, sessionSecret: randomBytes(32).toString('base64url') }
   const seeders = await timed(`seeding ${SMALL_POPULATION.toLocaleString('en')} and ${LARGE_POPULATION.toLocaleString('en')} users`, async () => {
     const [seeder, smallSeeder] = await Promise.all([database, smallDatabase].map(async (target, i) => {
+      if (target === undefined) return undefined
       await migrate(target.db)
       await ensureDemoSchema(target.db)
       const seeder = new Seeder(target.sql, keyring)
@@ -74,12 +101,14 @@ try {
       await seeder.seedUsers(1, i === 0 ? LARGE_POPULATION : SMALL_POPULATION)
       return seeder
     }))
-    return { seeder: seeder!, smallSeeder: smallSeeder! }
+    return { seeder: seeder!, smallSeeder }
   })
 
   const figures: Figure[] = []
-  const recovery = await timed('recovery codes, 1 000 vs 100 000 users', async () => await recoveryCodeCost(keyring, settings.sessionSecret,
-    { database: smallDatabase, seeder: seeders.smallSeeder }, { database, seeder: seeders.seeder }))
+  const recovery = smallDatabase === undefined || seeders.smallSeeder === undefined
+    ? []
+    : await timed('recovery codes, 1 000 vs 100 000 users', async () => await recoveryCodeCost(keyring, settings.sessionSecret,
+      { database: smallDatabase, seeder: seeders.smallSeeder! }, { database, seeder: seeders.seeder }))
 
   const baseline = await ServerProcess.start('baseline', settings)
   children.push(baseline)
@@ -89,21 +118,26 @@ try {
   const idle = { baseline: await baseline.memory(), plugin: await plugin.memory() }
   const ctx: BenchContext = { database, keyring, settings, seeder: seeders.seeder, plugin, baseline, signIns: 0, connections: CONNECTIONS, log }
 
-  figures.push(...await timed('gate overhead', async () => await gateOverhead(ctx)))
-  figures.push(...await timed('challenge throughput', async () => await challengeThroughput(ctx)))
-  figures.push(...await timed('SQL statements per valid code', async () => (await statementsPerSignIn(ctx)).figures))
+  if (selected('gate')) figures.push(...await timed('gate overhead', async () => await gateOverhead(ctx)))
+  if (selected('challenge')) figures.push(...await timed('challenge throughput', async () => await challengeThroughput(ctx)))
+  if (selected('statements')) figures.push(...await timed('SQL statements per valid code', async () => (await statementsPerSignIn(ctx)).figures))
   figures.push(...recovery)
-  figures.push(...await timed('admin list at 100 000 users', async () => await adminListAtScale(ctx)))
-  figures.push(...await timed('page weight', async () => await pageWeights(ctx)))
-  figures.push(...await timed('memory after 10 000 sign-ins', async () => await memoryFootprint(ctx, idle)))
-  figures.push(...await timed('cold start of the demo', async () => await coldStart(ctx)))
+  if (selected('admin-list')) figures.push(...await timed('admin list at 100 000 users', async () => await adminListAtScale(ctx)))
+  if (selected('footprint')) {
+    figures.push(...await timed('page weight', async () => await pageWeights(ctx)))
+    figures.push(...await timed('memory after 10 000 sign-ins', async () => await memoryFootprint(ctx, idle)))
+  }
+  if (selected('cold-start')) figures.push(...await timed('cold start of the demo', async () => await coldStart(ctx)))
+  // Last: it adds its own users to the database, after every other figure is measured.
+  if (selected('sustained')) figures.push(...await timed('sustained load per driver, 60 s each', async () => await sustainedLoad(ctx)))
 
   const total = (Date.now() - suiteStarted) / 1000
   console.log('\n' + textTable(figures) + '\n')
   for (const f of figures.filter((f) => f.note !== undefined)) console.log(`  ${f.section} / ${f.name}: ${f.note}`)
   log(`suite: ${total.toFixed(0)} s; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} now`)
 
-  const summary = summarise(figures)
+  // With --only, the lines of what ran (the others would read NaN and count as missed goals).
+  const summary = summarise(figures).filter((entry) => only === undefined || Number.isFinite(entry.value))
   if (write) {
     replaceSection(README, 'machine', await machine(database))
     replaceSection(README, 'results', markdownTable(figures) + `\n\nWhole suite: ${total.toFixed(0)} s.`)
@@ -119,6 +153,6 @@ try {
   console.log('\n' + summaryLines(summary).join('\n'))
 } finally {
   for (const child of children) await child.stop()
-  await smallDatabase.drop()
+  await smallDatabase?.drop()
   await database.drop()
 }

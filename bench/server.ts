@@ -1,10 +1,14 @@
 // A benchmarked app in its own process, so the load generator and the app under test don't
 // share one event loop. The parent (bench/run.ts) forks this file, reads the port from the
-// first IPC message, and may ask for the process's memory.
-import { drizzle } from 'drizzle-orm/postgres-js'
+// first IPC message, and may ask for the process's memory. The drizzle database runs on
+// postgres.js, or on node-postgres with BENCH_DRIVER=pg, with the same pool size.
+import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
+import { drizzle as drizzlePostgresJs } from 'drizzle-orm/postgres-js'
+import pg from 'pg'
 import postgres from 'postgres'
 import type { TwoFactorDatabase } from '../plugin/index.ts'
 import { buildBaselineApp, buildPluginApp } from './apps.ts'
+import { POOL_SIZE, type Driver } from './lib/server-process.ts'
 
 export type AppVariant = 'plugin' | 'plugin-headers' | 'baseline' | 'baseline-headers'
 
@@ -14,11 +18,23 @@ export type ServerMessage =
   | { type: 'cpu', micros: number }
 
 const variant = process.env.BENCH_VARIANT as AppVariant
+const driver = (process.env.BENCH_DRIVER ?? 'postgres-js') as Driver
 // Idle connections close after 2 s: the gate benchmark keeps a dozen apps up, one busy at a time,
 // and ten open connections each would exceed the server's max_connections (100 by default).
-const sql = postgres(process.env.BENCH_DATABASE_URL!, { max: 10, idle_timeout: 2, onnotice: () => {} })
+function connect (): { db: TwoFactorDatabase, end: () => Promise<void> } {
+  const url = process.env.BENCH_DATABASE_URL!
+  if (driver === 'pg') {
+    const pool = new pg.Pool({ connectionString: url, max: POOL_SIZE, idleTimeoutMillis: 2000 })
+    // The bench drops its database at the end, which ends connections a pool may still hold.
+    pool.on('error', () => {})
+    return { db: drizzleNodePg(pool) as unknown as TwoFactorDatabase, end: async () => await pool.end() }
+  }
+  const sql = postgres(url, { max: POOL_SIZE, idle_timeout: 2, onnotice: () => {} })
+  return { db: drizzlePostgresJs(sql) as unknown as TwoFactorDatabase, end: async () => await sql.end({ timeout: 2 }) }
+}
+const database = connect()
 const config = {
-  db: drizzle(sql) as unknown as TwoFactorDatabase,
+  db: database.db,
   keys: process.env.BENCH_KEYS!,
   sessionSecret: process.env.BENCH_SESSION_SECRET!,
   twoFactor: process.env.BENCH_PLUGIN_OPTIONS === undefined ? undefined : JSON.parse(process.env.BENCH_PLUGIN_OPTIONS) as Record<string, unknown>
@@ -40,7 +56,7 @@ process.on('message', (message: { type: string }) => {
     const usage = process.cpuUsage()
     send({ type: 'cpu', micros: usage.user + usage.system })
   } else if (message.type === 'stop') {
-    void app.close().then(() => sql.end({ timeout: 2 })).then(() => process.exit(0))
+    void app.close().then(async () => await database.end()).then(() => process.exit(0))
   }
 })
 process.on('disconnect', () => process.exit(0))

@@ -25,6 +25,8 @@ export interface LoadResult {
   /** Responses by status code, to check every request did what it was meant to. */
   statuses: Record<string, number>
   errors: number
+  /** Responses in each whole second since the run started (index 0: the first second). */
+  perSecond: number[]
 }
 
 export function percentile (sorted: readonly number[], p: number): number {
@@ -54,8 +56,12 @@ export async function load (options: LoadOptions): Promise<LoadResult> {
   // on its next one-second tick, which made a 3.0x s run out of a 2.1 s one (a fixed-size run's
   // rate was quantised to amount / whole seconds).
   let lastResponseAt = started
+  const perSecond: number[] = []
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
     lastResponseAt = process.hrtime.bigint()
+    const second = Number((lastResponseAt - started) / 1_000_000_000n)
+    while (perSecond.length <= second) perSecond.push(0)
+    perSecond[second]!++
     latencies.push(responseTime)
     statuses[statusCode] = (statuses[statusCode] ?? 0) + 1
   })
@@ -70,7 +76,8 @@ export async function load (options: LoadOptions): Promise<LoadResult> {
     p95: percentile(latencies, 95),
     p99: percentile(latencies, 99),
     statuses,
-    errors: result.errors
+    errors: result.errors,
+    perSecond
   }
 }
 

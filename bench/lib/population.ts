@@ -21,7 +21,12 @@ export const POOLS = {
   /** Sign-ins in the runner's own app whose SQL statements are counted (bench/statements.ts). */
   statements: [5501, 5520],
   /** The rest of the app's 10 000 complete sign-ins (password, then code) for the memory figure. */
-  signIns: [6001, 14600]
+  signIns: [6001, 14600],
+  /**
+   * Sustained load (bench/sustained.ts): users added after the population, by that section, once
+   * the others have run; each run on a driver signs each in at most once (both drivers use them).
+   */
+  sustained: [LARGE_POPULATION + 1, LARGE_POPULATION + 60_000]
 } as const satisfies Record<string, Range>
 
 /** Users up to here are enrolled with a real secret; the rest are filler in a status mix. */

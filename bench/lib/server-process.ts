@@ -5,12 +5,20 @@ import type { AppVariant, ServerMessage } from '../server.ts'
 
 const SERVER_ENTRY = fileURLToPath(new URL('../server.ts', import.meta.url))
 
+/** The Postgres client the app's drizzle database runs on (bench/server.ts; one pool size for both). */
+export type Driver = 'postgres-js' | 'pg'
+/** Connections in the app's pool, whichever the driver. */
+export const POOL_SIZE = 10
+export const DRIVER_NAMES: Record<Driver, string> = { 'postgres-js': 'postgres.js', pg: 'node-postgres' }
+
 export interface ServerSettings {
   databaseUrl: string
   keys: string
   sessionSecret: string
   /** Plugin options for a variant of the plugin app (JSON-serialisable). */
   pluginOptions?: Record<string, unknown>
+  /** postgres.js (the default) or node-postgres, with the same pool size. */
+  driver?: Driver
   /** Another checkout's bench/server.ts, to measure that code (before/after a change). */
   entry?: string
 }
@@ -29,6 +37,7 @@ export class ServerProcess {
         BENCH_DATABASE_URL: settings.databaseUrl,
         BENCH_KEYS: settings.keys,
         BENCH_SESSION_SECRET: settings.sessionSecret,
+        BENCH_DRIVER: settings.driver ?? 'postgres-js',
         ...(settings.pluginOptions === undefined ? {} : { BENCH_PLUGIN_OPTIONS: JSON.stringify(settings.pluginOptions) })
       },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc']

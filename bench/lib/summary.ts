@@ -42,7 +42,17 @@ export function summarise (figures: readonly Figure[]): SummaryEntry[] {
     { name: 'recovery-cpu-ms', value: worst(figures, 'recovery-cpu') / 1000, digits: 2, what: 'Recovery code "Node CPU per check" at 100 000 users, the worst of unknown / valid / used, ms' },
     { name: 'admin-p95-ms', value: worst(figures, 'admin-p95'), digits: 1, what: 'the worst p95 of the Admin list queries at 100 000 users, ms' },
     { name: 'cold-start-s', value: one(figures, 'cold-start')?.value ?? Number.NaN, digits: 2, what: 'the demo on a fresh data directory (PGlite): spawn to the first 200 of GET /login, s' },
-    { name: 'rss-growth-mb', value: ((f) => f === undefined ? Number.NaN : f.value - f.baseline)(one(figures, 'rss-growth')), digits: 1, what: 'RSS after the suite\'s 10 000 sign-ins minus RSS idle (Footprint), MB' }
+    { name: 'rss-growth-mb', value: ((f) => f === undefined ? Number.NaN : f.value - f.baseline)(one(figures, 'rss-growth')), digits: 1, what: 'RSS after the suite\'s 10 000 sign-ins minus RSS idle (Footprint), MB' },
+    ...(['postgres-js', 'pg'] as const).flatMap((driver) => {
+      const f = one(figures, `sustained-${driver}`)
+      const name = driver === 'pg' ? 'node-postgres' : 'postgres.js'
+      const run = 'POST /2fa/challenge with valid codes, 60 s at 10 connections, the plugin app on a pool of 10'
+      return [
+        { name: `sustained-ratio-${driver}`, value: f?.ratio ?? Number.NaN, digits: 2, what: `Sustained, ${name}: req/s in the last 10 s ÷ req/s in the first 10 s (${run})` },
+        { name: `sustained-first-rps-${driver}`, value: f?.baseline ?? Number.NaN, digits: 0, what: `Sustained, ${name}: req/s in the first 10 s` },
+        { name: `sustained-last-rps-${driver}`, value: f?.value ?? Number.NaN, digits: 0, what: `Sustained, ${name}: req/s in the last 10 s` }
+      ]
+    })
   ]
   return entries.map((entry) => GOALS[entry.name] === undefined ? entry : { ...entry, goal: GOALS[entry.name] })
 }
