@@ -27,9 +27,23 @@ const NEEDS_SERVER = usingPostgres() ? false : 'needs the real Postgres server t
 function outage (t: { teardown (fn: () => unknown): void }, database: TestDatabase) {
   const name = new URL(database.url!).pathname.slice(1)
   const admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} })
-  const start = async () => { await admin.unsafe(`alter database ${name} allow_connections true`) }
+  const allow = async () => { await admin.unsafe(`alter database ${name} allow_connections true`) }
+  // postgres.js 4 fails fast for a back-off after failed connection attempts (up to 20 s): the
+  // database is back once the app's own pool answers again, not when the server allows it.
+  const start = async () => {
+    await allow()
+    for (let waited = 0; ; waited += 100) {
+      try {
+        await database.db.execute(sql`select 1`)
+        return
+      } catch (error) {
+        if (waited >= 30_000) throw error
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    }
+  }
   t.teardown(async () => {
-    await start()
+    await allow()
     await admin.end({ timeout: 5 })
   })
   const stop = async () => {
