@@ -3,7 +3,7 @@
 // Replay protection (one use per time step) is NOT here: it needs an atomic compare-and-set on
 // the account row, which the caller does with the step that verifyTotp returns.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { Secret, TOTP } from 'otpauth'
+import { base32Encode } from './base32.ts'
 
 export type TotpAlgorithm = 'SHA1' | 'SHA256' | 'SHA512'
 
@@ -147,29 +147,27 @@ export interface OtpauthUriInput {
 }
 
 /**
- * The Key URI that the QR code carries. Built by the otpauth package so the layout matches what
- * authenticators parse (issuer both in the label and as a parameter, percent-encoded with
- * encodeURIComponent, base32 without padding).
+ * The Key URI that the QR code carries, in the layout authenticators parse (Google's Key URI
+ * format, which Microsoft, Authy, 1Password and FreeOTP read too): the issuer both as the label's
+ * prefix and as a parameter, every part percent-encoded with encodeURIComponent, the secret in
+ * base32 without padding, then algorithm, digits and period even at their defaults (some apps
+ * assume nothing when a parameter is missing). The unit tests parse it with the otpauth package.
  *
  * A colon inside the issuer or account would be read as the issuer/account separator by
- * authenticators (the Key URI format forbids it), so it is replaced with a space.
+ * authenticators (the Key URI format forbids it), so it is replaced with a space; a lone
+ * surrogate (which encodeURIComponent refuses with a URIError) becomes U+FFFD.
  */
 export function otpauthUri ({ issuer, account, secret, params }: OtpauthUriInput): string {
-  const totp = new TOTP({
-    issuer: withoutLabelSeparator(issuer),
-    label: withoutLabelSeparator(account),
-    issuerInLabel: true,
-    // A copy: a Buffer may be a view into a larger shared pool, and otpauth takes the whole ArrayBuffer.
-    secret: new Secret({ buffer: Uint8Array.from(secret).buffer }),
-    algorithm: params.algorithm,
-    digits: params.digits,
-    period: params.period
-  })
-  return totp.toString()
+  const issuerText = encodeURIComponent(withoutLabelSeparator(issuer))
+  const accountText = encodeURIComponent(withoutLabelSeparator(account))
+  // An empty part would leave a label like "Acme:" that some apps refuse: the other one stands alone.
+  const label = [issuerText, accountText].filter((part) => part !== '').join(':') || 'TOTP'
+  const issuerParameter = issuerText === '' ? '' : `issuer=${issuerText}&`
+  return `otpauth://totp/${label}?${issuerParameter}secret=${base32Encode(secret)}&algorithm=${params.algorithm}&digits=${params.digits}&period=${params.period}`
 }
 
 function withoutLabelSeparator (text: string): string {
-  return text.replace(/:/g, ' ').trim()
+  return text.toWellFormed().replace(/:/g, ' ').trim()
 }
 
 /** 0, -1, +1, -2, +2, …: the order in which "nearest to now" is decided. */

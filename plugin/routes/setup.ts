@@ -97,8 +97,8 @@ export async function setupRoutes (app: Typed, ctx: RouteContext): Promise<void>
     }
   }
 
-  async function withQr (view: EnrolmentView) {
-    return { ...view, qrSvg: await qrSvg(view.otpauthUri) }
+  function withQr (view: EnrolmentView) {
+    return { ...view, qrSvg: qrSvg(view.otpauthUri) }
   }
 
   function enrolmentAnswer (view: EnrolmentView & { qrSvg: string }, state: WizardState, reading: AccountReading) {
@@ -133,7 +133,7 @@ export async function setupRoutes (app: Typed, ctx: RouteContext): Promise<void>
   }, async (request, reply) => {
     const opened = await openWizard(request, reply)
     if (opened === null) return reply
-    const view = await withQr(await pendingSecret(request, opened.state, opened.reading))
+    const view = withQr(await pendingSecret(request, opened.state, opened.reading))
     return await send(request, reply, readState(request, options.clock()) as WizardState, opened.reading, 'scan', enrolmentAnswer(view, opened.state, opened.reading), { enrolment: view })
   })
 
@@ -144,7 +144,7 @@ export async function setupRoutes (app: Typed, ctx: RouteContext): Promise<void>
   }, async (request, reply) => {
     const opened = await openWizard(request, reply)
     if (opened === null) return reply
-    const view = await withQr(await pendingSecret(request, opened.state, opened.reading))
+    const view = withQr(await pendingSecret(request, opened.state, opened.reading))
     return await send(request, reply, readState(request, options.clock()) as WizardState, opened.reading, 'confirm', enrolmentAnswer(view, opened.state, opened.reading), { enrolment: view })
   })
 
@@ -162,7 +162,7 @@ export async function setupRoutes (app: Typed, ctx: RouteContext): Promise<void>
     const t = ctx.t(request)
     const context = auditContextOf(request)
     const confirmPage = async () => {
-      const view = await withQr(await pendingSecret(request, state, reading))
+      const view = withQr(await pendingSecret(request, state, reading))
       return { page: 'pages/setup', partial: 'partials/setup-confirm', title: 'title.setup', data: (error: string) => stepData(state, reading, 'confirm', { enrolment: view, error }) }
     }
 
@@ -176,7 +176,7 @@ export async function setupRoutes (app: Typed, ctx: RouteContext): Promise<void>
     }
     switch (outcome.reason) {
       case 'expired': {
-        const view = await withQr(await pendingSecret(request, { ...state, enrolment: undefined }, reading))
+        const view = withQr(await pendingSecret(request, { ...state, enrolment: undefined }, reading))
         throw fail('invalid_code', {
           message: 'setup.expired',
           view: { page: 'pages/setup', partial: 'partials/setup-scan', title: 'title.setup', data: (error) => stepData(state, reading, 'scan', { enrolment: view, error }) }

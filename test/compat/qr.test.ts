@@ -5,7 +5,34 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import fc from 'fast-check'
+import { DEFAULT_TOTP, generateSecret, otpauthUri } from '../../plugin/core/totp.ts'
+import { qrSvg } from '../../plugin/views/qr.ts'
 import { createHarness, manualKeyFrom, passwordStep, PASSWORDS } from '../helpers/demo.ts'
+
+/** What a phone's reader gets from the SVG: rasterised with no background of its own, then decoded. */
+function decode (dir: string, svg: string): string {
+  writeFileSync(join(dir, 'qr.svg'), svg)
+  execFileSync('rsvg-convert', ['-z', '4', '-o', join(dir, 'qr.png'), join(dir, 'qr.svg')])
+  return execFileSync('zbarimg', ['--raw', '-q', join(dir, 'qr.png')], { encoding: 'utf8' }).replace(/\n$/, '')
+}
+
+t.test('any key URI decodes back exactly: issuers and accounts over all of Unicode, short and long, every parameter', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tf-qr-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const text = fc.string({ unit: 'binary', maxLength: 60 })
+  const params = fc.record({ algorithm: fc.constantFrom('SHA1' as const, 'SHA256' as const, 'SHA512' as const), digits: fc.constantFrom(6, 8), period: fc.constantFrom(30, 60), window: fc.constant(1) })
+  let largest = 0
+  fc.assert(fc.property(text, text, params, (issuer, account, totp) => {
+    const uri = otpauthUri({ issuer, account, secret: generateSecret(), params: totp })
+    largest = Math.max(largest, uri.length)
+    return decode(dir, qrSvg(uri)) === uri
+  }), { numRuns: 60 })
+  // A URI near the longest a form could give (a 200-character account of 3-byte characters).
+  const long = otpauthUri({ issuer: 'Acme', account: '漢'.repeat(200), secret: generateSecret(), params: DEFAULT_TOTP })
+  t.equal(decode(dir, qrSvg(long)), long, `a ${long.length}-character URI`)
+  t.pass(`60 random URIs decode back, the longest ${largest} characters`)
+})
 
 t.test('the setup page QR code decodes to otpauth://totp/Issuer:account with the manual key', async (t) => {
   const h = await createHarness(t)

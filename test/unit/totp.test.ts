@@ -1,6 +1,7 @@
 // TOTP/HOTP against the RFC vectors, plus the behaviour adds on top: the window,
 // strict input parsing, the clock-drift hint and the otpauth URI the QR code carries.
 import t from 'tap'
+import fc from 'fast-check'
 import { HOTP, Secret, TOTP, URI } from 'otpauth'
 import { base32Decode, base32Encode, groupBy4 } from '../../plugin/core/base32.ts'
 import {
@@ -159,6 +160,19 @@ t.test('otpauthUri percent-encodes issuer and account', async (t) => {
   const colon = URI.parse(otpauthUri({ issuer: 'Acme:EU', account: 'x:y', secret, params: DEFAULT_TOTP }))
   t.equal(colon.issuer, 'Acme EU', 'a colon cannot fake the issuer/account separator')
   t.equal(colon.label, 'x y')
+})
+
+t.test('otpauthUri: any Unicode issuer and account (lone surrogates, C0, DEL, empty) parse back as otpauth reads them', async (t) => {
+  const text = fc.string({ unit: 'binary', maxLength: 24 })
+  const shown = (value: string): string => value.toWellFormed().replace(/:/g, ' ').trim()
+  fc.assert(fc.property(text, text, fc.uint8Array({ minLength: 1, maxLength: 40 }), (issuer, account, bytes) => {
+    const uri = otpauthUri({ issuer, account, secret: Buffer.from(bytes), params: DEFAULT_TOTP })
+    const parsed = URI.parse(uri) as TOTP
+    // An empty account leaves the issuer as the whole label; with neither, the label says TOTP.
+    const label = shown(account) !== '' ? shown(account) : shown(issuer) !== '' ? shown(issuer) : 'TOTP'
+    return parsed.issuer === shown(issuer) && parsed.label === label && Buffer.from(parsed.secret.bytes).equals(Buffer.from(bytes))
+  }), { numRuns: 2000 })
+  t.pass('2000 issuer/account/secret triples round-trip')
 })
 
 t.test('otpauthUri carries non-default parameters', async (t) => {
