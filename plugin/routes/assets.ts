@@ -1,8 +1,8 @@
-// Scripts and styles served by the plugin itself: htmx from node_modules and the plugin's own
-// small script and stylesheet. No CDN, no inline script, so the CSP can forbid both.
+// Scripts and styles served by the plugin itself: htmx (a vendored copy, see assets/vendor) and
+// the plugin's own small script and stylesheet. No CDN, no inline script, so the CSP can forbid
+// both.
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type { FastifyInstance, RouteShorthandOptions } from 'fastify'
 import { PLUGIN_ASSETS_DIR } from '../views/templates-dir.ts'
@@ -20,9 +20,8 @@ function load (path: string, type: string): Asset {
 }
 
 export function loadAssets (): Record<'htmx' | 'script' | 'styles', Asset> {
-  const require = createRequire(import.meta.url)
   return {
-    htmx: load(require.resolve('htmx.org/dist/htmx.min.js'), 'text/javascript; charset=utf-8'),
+    htmx: load(join(PLUGIN_ASSETS_DIR, 'vendor', 'htmx.min.js'), 'text/javascript; charset=utf-8'),
     script: load(join(PLUGIN_ASSETS_DIR, 'two-factor.js'), 'text/javascript; charset=utf-8'),
     styles: load(join(PLUGIN_ASSETS_DIR, 'two-factor.css'), 'text/css; charset=utf-8')
   }
