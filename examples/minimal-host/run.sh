@@ -45,6 +45,10 @@ cp "$tarball" "$here/fastify-two-factor.tgz"
 
 cd "$here"
 rm -rf dist node_modules/fastify-two-factor   # npm would keep an older copy of the same version
+# The repository's type tests of the public surface, pointed at the installed package: the
+# packed declarations must give a host exactly what the sources give the repository's tests.
+sed "s#from '../../plugin/index.ts'#from 'fastify-two-factor'#" "$root/test/types/public-surface.ts" > public-surface.ts
+grep -q "from 'fastify-two-factor'" public-surface.ts || { echo "minimal-host: public-surface.ts no longer imports the package" >&2; exit 1; }
 npm install --no-audit --no-fund --no-package-lock --loglevel=error
 # Strict, with skipLibCheck off: every declaration file is checked, the package's above all.
 # drizzle-orm 0.45's own .d.ts fail that check (upstream drizzle-orm#5187, nothing this package

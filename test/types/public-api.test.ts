@@ -1,64 +1,11 @@
-// The public surface, as a host's TypeScript sees it: what one import of the package gives the
-// host's routes and app. Checked by the compiler (`tsc --noEmit` in `npm test`); the runtime
-// part only makes sure the file is loaded.
+// The public surface types (test/types/public-surface.ts) are checked by the compiler; this file
+// loads them, so a broken assertion also fails here, and checks the runtime half of the same API.
 import t from 'tap'
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import { expectTypeOf } from 'expect-type'
-import twoFactor, {
-  ERROR_CODES,
-  EVENT_TYPES,
-  safeLocation,
-  TwoFactorError,
-  type AccountsAdapter,
-  type ActorContext,
-  type ErrorCode,
-  type EventType,
-  type RequestStateName,
-  type RouteTwoFactorConfig,
-  type StartLoginResult,
-  type TwoFactorApi,
-  type TwoFactorEvent,
-  type TwoFactorOptions,
-  type TwoFactorSessionStore,
-  type TwoFactorStatus
-} from '../../plugin/index.ts'
+import { EVENT_TYPES, TwoFactorError } from '../../plugin/index.ts'
+import { publicSurface } from './public-surface.ts'
 
 t.test('the public surface types', async (t) => {
-  const app = Fastify()
-  // The decorators are typed on the host's own instance, request and route config.
-  expectTypeOf<typeof app.twoFactor>().toEqualTypeOf<TwoFactorApi>()
-  expectTypeOf<TwoFactorApi['status']>().returns.resolves.toEqualTypeOf<TwoFactorStatus>()
-  expectTypeOf<TwoFactorApi['setRequired']>().parameter(2).toEqualTypeOf<ActorContext>()
-  expectTypeOf<TwoFactorApi['reset']>().parameter(1).toMatchTypeOf<{ actor: string, reason: string }>()
-  expectTypeOf<FastifyRequest['twoFactor']['state']>().toEqualTypeOf<RequestStateName>()
-  expectTypeOf<FastifyRequest['twoFactor']['userId']>().toEqualTypeOf<string | null>()
-  expectTypeOf<FastifyRequest['twoFactor']['startLogin']>().returns.resolves.toEqualTypeOf<StartLoginResult>()
-  expectTypeOf<StartLoginResult['state']>().toEqualTypeOf<'pending' | 'pending-setup' | 'signed-in'>()
-  expectTypeOf<RouteTwoFactorConfig>().toEqualTypeOf<false | { signedIn?: boolean, freshWithin?: string, stepUpReturnTo?: string }>()
-  app.get('/money', { config: { twoFactor: { freshWithin: '10m' } } }, async (request: FastifyRequest, reply: FastifyReply) => {
-    expectTypeOf<typeof request.twoFactor.endOtherSessions>().returns.resolves.toBeNumber()
-    return reply.send({ user: request.twoFactor.userId })
-  })
-  // @ts-expect-error a route config is checked: freshWithin is a string like "10m"
-  app.get('/wrong', { config: { twoFactor: { freshWithin: 10 } } }, async () => 'x')
-
-  // Options and the adapter.
-  expectTypeOf<TwoFactorOptions['accounts']>().toEqualTypeOf<AccountsAdapter>()
-  expectTypeOf<AccountsAdapter<{ id: number }>['userId']>().parameter(0).toEqualTypeOf<{ id: number }>()
-  expectTypeOf<AccountsAdapter['verifyPassword']>().toEqualTypeOf<((userId: string, password: string) => Promise<boolean> | boolean) | undefined>()
-  expectTypeOf<NonNullable<NonNullable<TwoFactorOptions['session']>['store']>>().toEqualTypeOf<TwoFactorSessionStore>()
-  expectTypeOf<TwoFactorOptions['onEvent']>().toEqualTypeOf<((event: TwoFactorEvent) => void | Promise<void>) | undefined>()
-  // One import registers it on the host's own Fastify (the host's fastify is the plugin's).
-  const register = async (options: TwoFactorOptions) => await app.register(twoFactor, options)
-  expectTypeOf(register).toBeFunction()
-
-  // Events and errors.
-  expectTypeOf<TwoFactorEvent['type']>().toEqualTypeOf<EventType>()
-  expectTypeOf(EVENT_TYPES).toMatchTypeOf<readonly EventType[]>()
-  expectTypeOf<keyof typeof ERROR_CODES>().toEqualTypeOf<ErrorCode>()
-  expectTypeOf(new TwoFactorError('locked').error).toEqualTypeOf<ErrorCode>()
-  expectTypeOf(safeLocation).returns.toBeString()
-
+  const app = publicSurface()
   t.ok(EVENT_TYPES.includes('challenge.succeeded'))
   t.equal(new TwoFactorError('locked').statusCode, 423)
   await app.close()
