@@ -147,11 +147,10 @@ export interface OtpauthUriInput {
 }
 
 /**
- * The Key URI that the QR code carries, in the layout authenticators parse (Google's Key URI
- * format, which Microsoft, Authy, 1Password and FreeOTP read too): the issuer both as the label's
- * prefix and as a parameter, every part percent-encoded with encodeURIComponent, the secret in
- * base32 without padding, then algorithm, digits and period even at their defaults (some apps
- * assume nothing when a parameter is missing). The unit tests parse it with the otpauth package.
+ * The Key URI that the QR code carries, in Google's Key URI format that authenticators parse:
+ * the issuer both as the label's prefix and as a parameter, every part percent-encoded with
+ * encodeURIComponent, the secret in base32 without padding, then algorithm, digits and period
+ * spelled out even at their defaults. The unit tests parse it with the otpauth package.
  *
  * A colon inside the issuer or account would be read as the issuer/account separator by
  * authenticators (the Key URI format forbids it), so it is replaced with a space; a lone
