@@ -4,6 +4,7 @@
 // are the issue's ("Performance round 2"); missing one is reported, never an exit code.
 // `--write` puts the same lines in bench/README.md between the summary markers.
 import type { Figure } from './report.ts'
+import { DRIVER_NAMES, type Driver } from './server-process.ts'
 
 export interface Goal { op: '≥' | '≤', target: number }
 
@@ -43,9 +44,8 @@ export function summarise (figures: readonly Figure[]): SummaryEntry[] {
     { name: 'admin-p95-ms', value: worst(figures, 'admin-p95'), digits: 1, what: 'the worst p95 of the Admin list queries at 100 000 users, ms' },
     { name: 'cold-start-s', value: one(figures, 'cold-start')?.value ?? Number.NaN, digits: 2, what: 'the demo on a fresh data directory (PGlite): spawn to the first 200 of GET /login, s' },
     { name: 'rss-growth-mb', value: ((f) => f === undefined ? Number.NaN : f.value - f.baseline)(one(figures, 'rss-growth')), digits: 1, what: 'RSS after the suite\'s 10 000 sign-ins minus RSS idle (Footprint), MB' },
-    ...(['postgres-js', 'pg'] as const).flatMap((driver) => {
+    ...(Object.entries(DRIVER_NAMES) as Array<[Driver, string]>).flatMap(([driver, name]) => {
       const f = one(figures, `sustained-${driver}`)
-      const name = driver === 'pg' ? 'node-postgres' : 'postgres.js'
       const run = 'POST /2fa/challenge with valid codes, 60 s at 10 connections, the plugin app on a pool of 10'
       return [
         { name: `sustained-ratio-${driver}`, value: f?.ratio ?? Number.NaN, digits: 2, what: `Sustained, ${name}: req/s in the last 10 s ÷ req/s in the first 10 s (${run})` },
