@@ -5,9 +5,10 @@ import postgres from 'postgres'
 import type { TwoFactorDatabase } from '../../plugin/index.ts'
 
 export const DEFAULT_SERVER_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
-export const BENCH_DATABASE = 'tf_bench'
+/** BENCH_DATABASE names another, so two runs on one server don't drop each other's. */
+export const BENCH_DATABASE = process.env.BENCH_DATABASE ?? 'tf_bench'
 /** A second, small database: the recovery-code checks compare 1 000 users with 100 000. */
-export const SMALL_BENCH_DATABASE = 'tf_bench_small'
+export const SMALL_BENCH_DATABASE = `${BENCH_DATABASE}_small`
 
 export interface BenchDatabase {
   url: string
