@@ -4,9 +4,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { fail } from '../errors.ts'
 import type { TrustedDevice } from '../services/trusted-devices.ts'
-import { isHtmx, wantsJson } from '../views/renderer.ts'
 import { auditContextOf, signedInUserOf, type RouteContext, type Typed } from './context.ts'
 import { answers, body, csrfToken } from './schemas.ts'
+import { answerSettingsList } from './settings-list.ts'
 
 const deviceJson = Type.Object({
   id: Type.String(),
@@ -29,22 +29,16 @@ export function deviceView (device: TrustedDevice) {
 }
 
 export async function devicesRoutes (app: Typed, ctx: RouteContext): Promise<void> {
-  const { options, core, renderer } = ctx
-  const { prefix } = options
+  const { options, core } = ctx
 
   const signedInUser = (request: FastifyRequest): string => signedInUserOf(request, options)
 
-  async function answer (request: FastifyRequest, reply: FastifyReply, userId: string, notice?: string) {
-    if (request.method === 'POST' && !wantsJson(request) && !isHtmx(request)) return reply.redirect(`${prefix}/settings`, 303)
-    const devices = (await core.services.trustedDevices.list(userId)).map(deviceView)
-    return await renderer.send(request, reply, {
-      page: 'pages/devices',
-      partial: 'partials/devices',
-      title: 'title.devices',
-      json: { devices, ...(notice !== undefined ? { notice } : {}) },
-      data: { devices: { list: devices, prefix, notice } }
+  const answer = async (request: FastifyRequest, reply: FastifyReply, userId: string, notice?: string) =>
+    await answerSettingsList(ctx, request, reply, {
+      name: 'devices',
+      load: async () => (await core.services.trustedDevices.list(userId)).map(deviceView),
+      notice
     })
-  }
 
   app.get('/devices', {
     schema: { summary: 'The browsers that skip the code at sign-in', response: answers({ 200: { description: 'The trusted browsers', schema: devicesAnswer } }) }

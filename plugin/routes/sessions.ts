@@ -7,9 +7,9 @@ import { Type } from 'typebox'
 import { describeUserAgent } from '../core/user-agent.ts'
 import { fail } from '../errors.ts'
 import type { ListedSession } from '../services/sessions.ts'
-import { isHtmx, wantsJson } from '../views/renderer.ts'
 import { auditContextOf, signedInUserOf, type RouteContext, type Typed } from './context.ts'
 import { answers, body, csrfToken } from './schemas.ts'
+import { answerSettingsList } from './settings-list.ts'
 
 const sessionJson = Type.Object({
   id: Type.String({ description: 'A handle for this session (not its id).' }),
@@ -40,23 +40,17 @@ export function sessionView (session: ListedSession) {
 }
 
 export async function sessionsRoutes (app: Typed, ctx: RouteContext): Promise<void> {
-  const { options, core, renderer } = ctx
-  const { prefix } = options
+  const { options, core } = ctx
 
   const signedInUser = (request: FastifyRequest): string => signedInUserOf(request, options)
 
-  async function answer (request: FastifyRequest, reply: FastifyReply, userId: string, extra: { notice?: string, ended?: number } = {}) {
-    // A plain form goes back to the settings page, where the list is.
-    if (request.method === 'POST' && !wantsJson(request) && !isHtmx(request)) return reply.redirect(`${prefix}/settings`, 303)
-    const sessions = (await core.services.sessions.list(userId, request.session.sessionId)).map(sessionView)
-    return await renderer.send(request, reply, {
-      page: 'pages/sessions',
-      partial: 'partials/sessions',
-      title: 'title.sessions',
-      json: { sessions, ...extra },
-      data: { sessions: { list: sessions, prefix, notice: extra.notice } }
+  const answer = async (request: FastifyRequest, reply: FastifyReply, userId: string, change: { notice?: string, ended?: number } = {}) =>
+    await answerSettingsList(ctx, request, reply, {
+      name: 'sessions',
+      load: async () => (await core.services.sessions.list(userId, request.session.sessionId)).map(sessionView),
+      notice: change.notice,
+      json: change.ended !== undefined ? { ended: change.ended } : {}
     })
-  }
 
   app.get('/sessions', {
     schema: { summary: 'The signed-in user’s sessions', response: answers({ 200: { description: 'The sessions, newest first', schema: sessionsAnswer } }) }
