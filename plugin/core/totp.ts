@@ -154,7 +154,10 @@ export interface OtpauthUriInput {
  *
  * A colon inside the issuer or account would be read as the issuer/account separator by
  * authenticators (the Key URI format forbids it), so it is replaced with a space; a lone
- * surrogate (which encodeURIComponent refuses with a URIError) becomes U+FFFD.
+ * surrogate (which encodeURIComponent refuses with a URIError) becomes U+FFFD. Each part keeps
+ * at most URI_PART_MAX_BYTES of UTF-8 (cut between characters): the issuer is written twice and
+ * every byte of a non-ASCII character becomes three characters, so an uncapped account name of a
+ * few hundred characters would not fit the largest QR code at all.
  */
 export function otpauthUri ({ issuer, account, secret, params }: OtpauthUriInput): string {
   const issuerText = encodeURIComponent(withoutLabelSeparator(issuer))
@@ -165,8 +168,27 @@ export function otpauthUri ({ issuer, account, secret, params }: OtpauthUriInput
   return `otpauth://totp/${label}?${issuerParameter}secret=${base32Encode(secret)}&algorithm=${params.algorithm}&digits=${params.digits}&period=${params.period}`
 }
 
+/**
+ * With both parts at this cap in 4-byte characters, the longest URI (1 300 characters or so)
+ * still fits a QR code a phone reads off a screen; an authenticator shows far less of a label.
+ */
+export const URI_PART_MAX_BYTES = 128
+
 function withoutLabelSeparator (text: string): string {
-  return text.toWellFormed().replace(/:/g, ' ').trim()
+  return withinBytes(text.toWellFormed().replace(/:/g, ' ').trim(), URI_PART_MAX_BYTES).trimEnd()
+}
+
+/** The longest start of `text` (whole characters) of at most `limit` bytes of UTF-8. */
+function withinBytes (text: string, limit: number): string {
+  let bytes = 0
+  let end = 0
+  for (const character of text) {
+    const codePoint = character.codePointAt(0)!
+    bytes += codePoint < 0x80 ? 1 : codePoint < 0x800 ? 2 : codePoint < 0x10000 ? 3 : 4
+    if (bytes > limit) return text.slice(0, end)
+    end += character.length
+  }
+  return text
 }
 
 /** 0, -1, +1, -2, +2, …: the order in which "nearest to now" is decided. */

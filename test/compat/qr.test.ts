@@ -28,9 +28,10 @@ t.test('any key URI decodes back exactly: issuers and accounts over all of Unico
     largest = Math.max(largest, uri.length)
     return decode(dir, qrSvg(uri)) === uri
   }), { numRuns: 60 })
-  // A URI near the longest a form could give (a 200-character account of 3-byte characters).
-  const long = otpauthUri({ issuer: 'Acme', account: '漢'.repeat(200), secret: generateSecret(), params: DEFAULT_TOTP })
-  t.equal(decode(dir, qrSvg(long)), long, `a ${long.length}-character URI`)
+  // The longest URI there can be: both parts past the cap in 4-byte characters, the longest
+  // parameters. Uncapped, a label this long would not fit any QR code and the page would fail.
+  const longest = otpauthUri({ issuer: '😀'.repeat(500), account: '😀'.repeat(500), secret: generateSecret(), params: { algorithm: 'SHA512', digits: 8, period: 60, window: 1 } })
+  t.equal(decode(dir, qrSvg(longest)), longest, `the longest URI, ${longest.length} characters`)
   t.pass(`60 random URIs decode back, the longest ${largest} characters`)
 })
 

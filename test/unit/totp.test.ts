@@ -10,6 +10,7 @@ import {
   generateSecret,
   hotp,
   otpauthUri,
+  URI_PART_MAX_BYTES,
   parseTotpInput,
   timeStep,
   verifyTotp,
@@ -173,6 +174,23 @@ t.test('otpauthUri: any Unicode issuer and account (lone surrogates, C0, DEL, em
     return parsed.issuer === shown(issuer) && parsed.label === label && Buffer.from(parsed.secret.bytes).equals(Buffer.from(bytes))
   }), { numRuns: 2000 })
   t.pass('2000 issuer/account/secret triples round-trip')
+})
+
+t.test('otpauthUri keeps at most URI_PART_MAX_BYTES of each part, cut between characters', async (t) => {
+  const secret = generateSecret()
+  const utf8 = (text: string): number => Buffer.byteLength(text)
+  for (const character of ['a', 'é', '漢', '😀']) {
+    const long = character.repeat(400)
+    const parsed = URI.parse(otpauthUri({ issuer: long, account: `${long}@x`, secret, params: DEFAULT_TOTP })) as TOTP
+    for (const [name, part] of [['issuer', parsed.issuer], ['account', parsed.label]] as const) {
+      t.ok(utf8(part) <= URI_PART_MAX_BYTES && utf8(part) > URI_PART_MAX_BYTES - 4, `${character}: the ${name} is cut to ${utf8(part)} bytes`)
+      t.ok(long.startsWith(part), `${character}: the ${name} is a start of what was given, no character split`)
+    }
+  }
+  const short = URI.parse(otpauthUri({ issuer: 'Acme', account: 'x'.repeat(URI_PART_MAX_BYTES), secret, params: DEFAULT_TOTP }))
+  t.equal(short.label, 'x'.repeat(URI_PART_MAX_BYTES), 'a part of exactly the cap is kept whole')
+  const spaced = URI.parse(otpauthUri({ issuer: 'Acme', account: `${'x'.repeat(URI_PART_MAX_BYTES - 1)} tail`, secret, params: DEFAULT_TOTP }))
+  t.equal(spaced.label, 'x'.repeat(URI_PART_MAX_BYTES - 1), 'no trailing space is left where the cut fell')
 })
 
 t.test('otpauthUri carries non-default parameters', async (t) => {
