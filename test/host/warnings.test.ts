@@ -1,5 +1,5 @@
 // Mistakes a host makes while setting the plugin up, said plainly instead of costing an
-// afternoon (SPEC §19): secure cookies over plain HTTP warn once naming `session.secure`; a
+// afternoon: secure cookies over plain HTTP warn once naming `session.secure`; a
 // missing `templatesDir` stops startup naming the path; the plugin's own unknown paths answer
 // its 404 as a page or JSON, while the host's 404s stay the host's; the pages ask for no favicon.
 import { mkdtempSync, writeFileSync } from 'node:fs'

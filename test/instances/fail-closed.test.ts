@@ -15,7 +15,7 @@ import Fastify from 'fastify'
 import twoFactor from '../../plugin/index.ts'
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../helpers/db.ts'
 import { codeFor, createHarness, enrol, manualKeyFrom, PASSWORDS, passwordStep, SESSION_SECRET, TEST_KEYS, type Harness } from '../helpers/demo.ts'
-import { accountOf, pendingClient, recoveryCodesIn, sessionIdOf } from '../security/support.ts'
+import { accountOf, pendingClient, recoveryCodesIn, sessionIdOf } from '../helpers/states.ts'
 import { hashSessionId } from '../../plugin/db/session-store.ts'
 
 const NEEDS_SERVER = usingPostgres() ? false : 'needs the real Postgres server to stop and restart a database (set DATABASE_URL)'

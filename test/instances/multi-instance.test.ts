@@ -11,7 +11,7 @@ import { Redis } from 'ioredis'
 import { createDemoUser, ensureDemoSchema } from '../../demo-app/app.ts'
 import { createTestDatabase, usingPostgres } from '../helpers/db.ts'
 import { codeFor, PASSWORDS, SESSION_SECRET, TEST_KEYS } from '../helpers/demo.ts'
-import { statusCounts } from '../security/support.ts'
+import { statusCounts } from '../helpers/states.ts'
 import { REDIS_URL, redisReachable } from '../helpers/redis.ts'
 
 const SERVER = fileURLToPath(new URL('./server.ts', import.meta.url))

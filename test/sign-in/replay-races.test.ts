@@ -6,7 +6,7 @@ import { and, eq } from 'drizzle-orm'
 import { events } from '../../plugin/db/schema.ts'
 import { Client } from '../helpers/client.ts'
 import { codeFor, createHarness, manualKeyFrom, PASSWORDS, passwordStep, type Harness } from '../helpers/demo.ts'
-import { accountOf, clearFailures, pendingClient, pendingClients, recoveryCodesIn, statusCounts, unusedRecoveryCodes } from './support.ts'
+import { accountOf, clearFailures, pendingClient, pendingClients, recoveryCodesIn, statusCounts, unusedRecoveryCodes } from '../helpers/states.ts'
 
 const RACERS = 50
 

@@ -8,7 +8,7 @@ import { eq } from 'drizzle-orm'
 import { demoUsers } from '../../demo-app/schema.ts'
 import { type Client, answerOf } from '../helpers/client.ts'
 import { codeFor, createHarness, enrol, PASSWORDS, passwordStep, type Harness } from '../helpers/demo.ts'
-import { accountOf, clearFailures, postFrom, statusCounts } from './support.ts'
+import { accountOf, clearFailures, postFrom, statusCounts } from '../helpers/states.ts'
 
 const MINUTE = 60_000
 const WRONG_RECOVERY = 'AAAA-BBBB-CCCC-DDDD'

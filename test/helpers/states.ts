@@ -2,8 +2,8 @@
 // the account row an attack is aimed at, and the session id behind a cookie.
 import { eq } from 'drizzle-orm'
 import { accounts, recoveryCodes } from '../../plugin/db/schema.ts'
-import type { Client } from '../helpers/client.ts'
-import { codeFor, passwordStep, type Harness } from '../helpers/demo.ts'
+import type { Client } from './client.ts'
+import { codeFor, passwordStep, type Harness } from './demo.ts'
 
 /** A client that has passed the password and sits on the code prompt. */
 export async function pendingClient (h: Harness, username: string, password: string): Promise<Client> {

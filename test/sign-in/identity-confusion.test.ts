@@ -3,7 +3,7 @@
 import t from 'tap'
 import type { Client } from '../helpers/client.ts'
 import { codeFor, createHarness, enrol, PASSWORDS, passwordStep } from '../helpers/demo.ts'
-import { accountOf, pendingClient, unusedRecoveryCodes } from './support.ts'
+import { accountOf, pendingClient, unusedRecoveryCodes } from '../helpers/states.ts'
 
 /** Replays a request with a saved cookie jar and CSRF token, as an attacker holding a copy would. */
 function withSavedCookies (client: Client): { cookie: string, token: string } {

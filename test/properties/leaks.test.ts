@@ -7,7 +7,7 @@ import { sql } from 'drizzle-orm'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { rowsOf } from '../../plugin/db/database.ts'
 import { codeFor, createHarness, enrol, manualKeyFrom, PASSWORDS, passwordStep } from '../helpers/demo.ts'
-import { pendingClient, recoveryCodesIn, sessionIdOf } from './support.ts'
+import { pendingClient, recoveryCodesIn, sessionIdOf } from '../helpers/states.ts'
 
 interface Exchange { method: string, url: string, request: string, response: LightMyRequestResponse }
 

@@ -8,7 +8,7 @@ import { hashSessionId, PgSessionStore } from '../../plugin/db/session-store.ts'
 import { sessions } from '../../plugin/db/schema.ts'
 import { Client } from '../helpers/client.ts'
 import { codeFor, createHarness, enrol, manualKeyFrom, PASSWORDS, passwordStep, SESSION_SECRET, type Harness } from '../helpers/demo.ts'
-import { pendingClient, sessionIdOf, signedInClient } from './support.ts'
+import { pendingClient, sessionIdOf, signedInClient } from '../helpers/states.ts'
 
 async function storedSession (h: Harness, sessionId: string) {
   return (await h.database.db.select().from(sessions).where(eq(sessions.sidHash, hashSessionId(sessionId))))[0]

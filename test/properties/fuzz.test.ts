@@ -10,7 +10,7 @@ import type { InjectOptions, RouteOptions } from 'fastify'
 import { rowsOf } from '../../plugin/db/database.ts'
 import type { Client } from '../helpers/client.ts'
 import { codeFor, createHarness, enrol, PASSWORDS, passwordStep, type Harness } from '../helpers/demo.ts'
-import { clearFailures, sessionIdOf } from './support.ts'
+import { clearFailures, sessionIdOf } from '../helpers/states.ts'
 import { hashSessionId } from '../../plugin/db/session-store.ts'
 
 // FUZZ_RUNS raises the depth for a longer hunt; the default keeps the file well under a minute.

@@ -1,4 +1,4 @@
-// Bad plugin options fail `app.ready()` with a message naming the option (STYLE: options are
+// Bad plugin options fail `app.ready()` with a message naming the option (options are
 // checked once at register time), and so do missing or malformed keys.
 import t from 'tap'
 import Fastify from 'fastify'

@@ -8,7 +8,7 @@ import type { RouteOptions } from 'fastify'
 import { rowsOf } from '../../plugin/db/database.ts'
 import type { Client } from '../helpers/client.ts'
 import { codeFor, createHarness, enrol, PASSWORDS, passwordStep, type Harness } from '../helpers/demo.ts'
-import { pendingClient, sessionIdOf } from './support.ts'
+import { pendingClient, sessionIdOf } from '../helpers/states.ts'
 
 const concrete = (url: string): string => url.replace(/:\w+/g, 'alice').replace(/\*$/, 'x')
 

@@ -8,7 +8,7 @@ import { rowsOf } from '../../plugin/db/database.ts'
 import { rotateKeys } from '../../plugin/db/rotate-keys.ts'
 import { accounts, recoveryCodes } from '../../plugin/db/schema.ts'
 import { codeFor, createHarness, enrol, PASSWORDS, TEST_KEYS, type Harness } from '../helpers/demo.ts'
-import { clearFailures, pendingClient, recoveryCodesIn } from './support.ts'
+import { clearFailures, pendingClient, recoveryCodesIn } from '../helpers/states.ts'
 
 const K2 = Keyring.generateSpec('k2')
 

@@ -9,7 +9,7 @@ import { type Client, answerOf } from '../helpers/client.ts'
 import { createHarness, enrol, PASSWORDS, passwordStep } from '../helpers/demo.ts'
 import { eq } from 'drizzle-orm'
 import { enrolments } from '../../plugin/db/schema.ts'
-import { accountOf, sessionIdOf, signedInClient } from './support.ts'
+import { accountOf, sessionIdOf, signedInClient } from '../helpers/states.ts'
 
 interface SeenRoute { method: string, url: string, open: boolean, freshWithin: string | undefined }
 
