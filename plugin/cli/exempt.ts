@@ -1,6 +1,7 @@
 // `exempt <user> --until DATE --reason TEXT`, `exempt <user> --off`: the break-glass exemption
 // from every rule, as the admin panel sets it (the same limits, the same audit events).
 import { parseTime } from '../core/time.ts'
+import { MAX_EXEMPTION_MS, MAX_REASON_LENGTH } from '../services/admin.ts'
 import { expectPositionals } from './args.ts'
 import { factsOf, type Command } from './command.ts'
 import { UsageError } from './errors.ts'
@@ -8,10 +9,6 @@ import { iso, utc } from './format.ts'
 import { CLI_CONTEXT } from './service.ts'
 import { terminalText } from './terminal-text.ts'
 
-const DAY_MS = 24 * 60 * 60_000
-/** An exemption is for an emergency: a year at most, as in the admin panel. */
-const MAX_EXEMPTION_MS = 366 * DAY_MS
-const MAX_REASON = 500
 
 type ExemptInput = { user: string, until: Date, reason: string } | { user: string, until: null }
 
@@ -30,7 +27,7 @@ export const exempt: Command<ExemptInput> = {
     if (until.getTime() > now + MAX_EXEMPTION_MS) throw new UsageError('An exemption lasts a year at most.', 'exempt')
     const reason = args.reason?.trim() ?? ''
     if (reason === '') throw new UsageError('"exempt" needs --reason "why" (it goes into the audit log).', 'exempt')
-    if (reason.length > MAX_REASON) throw new UsageError(`Keep --reason under ${MAX_REASON} characters.`, 'exempt')
+    if (reason.length > MAX_REASON_LENGTH) throw new UsageError(`Keep --reason under ${MAX_REASON_LENGTH} characters.`, 'exempt')
     return { user: user!, until, reason }
   },
   async run (input, ctx) {

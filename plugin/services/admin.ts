@@ -18,6 +18,11 @@ export const ADMIN_DENIED_EVERY_MS = 10 * 60_000
 
 const DAY_MS = 24 * 60 * 60_000
 
+/** An admin's reason goes into the audit log: the panel and the CLI refuse a longer one. */
+export const MAX_REASON_LENGTH = 500
+/** An exemption is for an emergency: a year at most, from the panel and the CLI alike. */
+export const MAX_EXEMPTION_MS = 366 * DAY_MS
+
 export interface AdminDeps {
   profiles: Profiles
   accounts: AccountsStore
