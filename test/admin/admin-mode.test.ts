@@ -13,7 +13,7 @@
 import t from 'tap'
 import { eq } from 'drizzle-orm'
 import { accounts, events as eventsTable } from '../../plugin/db/schema.ts'
-import { rowHtmlId } from '../../plugin/routes/admin/users.ts'
+import { rowHtmlId } from '../../plugin/routes/admin/user-row.ts'
 import { answerOf, type Client } from '../helpers/client.ts'
 import { codeFor } from '../helpers/demo.ts'
 import { createHost, login, type Host, type HostUser } from '../fixtures/host.ts'

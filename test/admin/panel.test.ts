@@ -8,7 +8,7 @@ import { accounts, recoveryCodes } from '../../plugin/db/schema.ts'
 import type { AccountsAdapter } from '../../plugin/index.ts'
 import { verifyPassword } from '../../demo-app/passwords.ts'
 import { demoUsers, type DemoUser } from '../../demo-app/schema.ts'
-import { rowHtmlId } from '../../plugin/routes/admin/users.ts'
+import { rowHtmlId } from '../../plugin/routes/admin/user-row.ts'
 import type { Client } from '../helpers/client.ts'
 import { codeFor, createHarness, enrol, manualKeyFrom, PASSWORDS, passwordStep, type Harness } from '../helpers/demo.ts'
 

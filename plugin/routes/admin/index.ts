@@ -7,6 +7,7 @@ import type { StepUpPrompt } from '../step-up.ts'
 import { adminEventsRoutes } from './events.ts'
 import { adminGuard } from './guard.ts'
 import { adminPolicyRoutes } from './policy.ts'
+import { adminUserActionRoutes } from './user-actions.ts'
 import { adminUsersRoutes } from './users.ts'
 
 export async function adminRoutes (app: ReturnType<typeof typed>, ctx: RouteContext & { prompt: StepUpPrompt }): Promise<void> {
@@ -22,6 +23,7 @@ export async function adminRoutes (app: ReturnType<typeof typed>, ctx: RouteCont
     const routes = typed(panel)
     const adminCtx = { ...ctx, base }
     await adminUsersRoutes(routes, adminCtx)
+    await adminUserActionRoutes(routes, adminCtx)
     await adminPolicyRoutes(routes, adminCtx)
     await adminEventsRoutes(routes, adminCtx)
   })
