@@ -148,3 +148,9 @@ export function expectPositionals (args: ParsedArgs, names: readonly string[]): 
   }
   return got
 }
+
+/** The command line of a command that walks every account in batches: no arguments, `--batch-size N`. */
+export function batchSizeOnly (args: ParsedArgs): { batchSize: number | undefined } {
+  expectPositionals(args, [])
+  return { batchSize: args.batchSize }
+}

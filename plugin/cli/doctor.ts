@@ -6,7 +6,7 @@ import type { Keyring } from '../core/keyring.ts'
 import { databaseTime } from '../db/database.ts'
 import { migrationStatus, type MigrationStatus } from '../db/migrate.ts'
 import { checkStoredSecrets, type SecretsReport } from '../db/secrets-check.ts'
-import { expectPositionals } from './args.ts'
+import { batchSizeOnly } from './args.ts'
 import type { Command, CommandContext } from './command.ts'
 import { plural } from './format.ts'
 import { terminalText } from './terminal-text.ts'
@@ -34,10 +34,7 @@ interface DoctorReport {
 
 export const doctor: Command<{ batchSize: number | undefined }> = {
   needsKeys: true,
-  parse (args) {
-    expectPositionals(args, [])
-    return { batchSize: args.batchSize }
-  },
+  parse: batchSizeOnly,
   async run ({ batchSize }, ctx) {
     const keyring = ctx.keyring()
     const report = await examine(ctx, keyring, batchSize)

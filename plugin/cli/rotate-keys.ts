@@ -2,17 +2,14 @@
 // are still needed (recovery codes can't be re-sealed: they are digests under the old pepper).
 import { rotateKeys, type RotationReport } from '../db/rotate-keys.ts'
 import type { Keyring } from '../core/keyring.ts'
-import { expectPositionals } from './args.ts'
+import { batchSizeOnly } from './args.ts'
 import type { Command, CommandContext } from './command.ts'
 import { CLI_ACTOR } from './service.ts'
 import { terminalText } from './terminal-text.ts'
 
 export const rotate: Command<{ batchSize: number | undefined }> = {
   needsKeys: true,
-  parse (args) {
-    expectPositionals(args, [])
-    return { batchSize: args.batchSize }
-  },
+  parse: batchSizeOnly,
   async run ({ batchSize }, ctx) {
     const keyring = ctx.keyring()
     const started = Date.now()
