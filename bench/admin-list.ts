@@ -23,6 +23,8 @@ const QUERIES: ListQuery[] = [
   { name: 'first page', query: '', bare: '' },
   { name: 'filter enrolled, page 2', query: '?status=enrolled&page=2', bare: '?page=2' },
   { name: 'filter awaiting setup', query: '?status=awaiting', bare: '' },
+  { name: 'filter not required', query: '?status=not-required', bare: '' },
+  { name: 'filter locked', query: '?status=locked', bare: '' },
   { name: 'search "u0123"', query: '?q=u0123', bare: '?q=u0123' }
 ]
 

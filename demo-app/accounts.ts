@@ -1,7 +1,7 @@
 // The demo's users as the plugin sees them: the `accounts` adapter over the demo's own table.
 // The app registers the plugin with it, and two-factor.config.ts hands it to the operator CLI
 // (so `npm run two-factor -- status alice` finds alice by her user name).
-import { count, eq, inArray } from 'drizzle-orm'
+import { count, eq, inArray, sql } from 'drizzle-orm'
 import type { AccountsAdapter, TwoFactorDatabase } from '../plugin/index.ts'
 import { usernameMatching } from './admin.ts'
 import { verifyPassword } from './passwords.ts'
@@ -42,6 +42,13 @@ export function demoAccounts (db: TwoFactorDatabase): DemoAccounts {
       ])
       return { users, total: Number(total[0]?.n ?? 0) }
     },
+    // The same users as listUsers, in its order, for the admin list's status filters to join
+    // with the plugin's tables (both live in this database): isAdmin and roles above, in SQL.
+    usersQuery: ({ q }) => sql`
+      select ${demoUsers.id} as id, ${demoUsers.username} as sort,
+        ${demoUsers.role} = 'admin' as is_admin, array[${demoUsers.role}] as roles
+      from ${demoUsers}
+      where ${usernameMatching(q) ?? sql`true`}`,
     // The host's password-lockout counter is cleared only once sign-in is complete.
     async onSignedIn (userId) {
       await db.update(demoUsers).set({ failedLogins: 0, lockedUntil: null }).where(eq(demoUsers.id, userId))

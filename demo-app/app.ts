@@ -6,7 +6,7 @@ import { and, eq, sql } from 'drizzle-orm'
 import twoFactor, { type TwoFactorDatabase, type TwoFactorOptions } from '../plugin/index.ts'
 import { randomBytes } from 'node:crypto'
 import { DEFAULT_COST, hashPassword, verifyPassword } from './passwords.ts'
-import { CREATE_DEMO_USERS, demoUsers, type DemoUser } from './schema.ts'
+import { CREATE_DEMO_USERS, CREATE_DEMO_USERS_SEARCH, demoUsers, type DemoUser } from './schema.ts'
 import { demoAccounts } from './accounts.ts'
 import { demoAdminRoutes } from './admin.ts'
 import { answerDemoError, refuseCrossSiteWrites } from './errors.ts'
@@ -35,6 +35,11 @@ const PASSWORD_LOCKOUT = { threshold: 10, minutes: 15 }
 
 export async function ensureDemoSchema (db: TwoFactorDatabase): Promise<void> {
   await db.execute(sql.raw(CREATE_DEMO_USERS))
+  try {
+    for (const statement of CREATE_DEMO_USERS_SEARCH) await db.execute(sql.raw(statement))
+  } catch {
+    // Only a speed-up: without pg_trgm (PGlite here, or a server without the contrib modules) the search reads the table.
+  }
 }
 
 /** `createdAt`: the app's clock (the database's own `now()` otherwise), which starts a new user's grace period. */

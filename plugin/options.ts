@@ -2,6 +2,7 @@
 // themselves, and the one function that checks them at register time so a bad option fails
 // `app.ready()` with a message naming it.
 import type { FastifyRequest } from 'fastify'
+import type { SQL } from 'drizzle-orm'
 import { driverOf, type TwoFactorDatabase } from './db/database.ts'
 import { missingIndexMethods, type TwoFactorSessionStore } from './db/session-store.ts'
 import { parseDuration } from './core/duration.ts'
@@ -31,6 +32,17 @@ export interface AccountsAdapter<User = any> {
   createdAt? (user: User): Date | null | undefined
   /** Users for the admin list, paginated and searched by the host. */
   listUsers? (query: { q: string, offset: number, limit: number }): Promise<{ users: User[], total: number }>
+  /**
+   * The users `listUsers({ q })` lists, as a query on the plugin's `database` (your users table
+   * is in it), so the admin list's status filters join it with the plugin's tables and page in
+   * one statement instead of walking `listUsers`. It selects one row per user with the columns
+   * `id` (text: `userId(user)`), `sort` (any type, ordering as `listUsers` orders; ties go by
+   * `id`), `is_admin` (boolean: `isAdmin(user)`) and `roles` (text[]: `roles(user)`), e.g.
+   * `sql\`select id, email as sort, role = 'admin' as is_admin, array[role] as roles from users\``.
+   * Used only with `listUsers`. A page whose rows disagree with `isAdmin`/`roles` is logged and
+   * answered by the walk instead.
+   */
+  usersQuery? (query: { q: string }): SQL
   /**
    * Several users by id in one call (any order; unknown ids left out). The admin list's
    * "enrolled" and "locked" filters page the plugin's table and load those users with it;
@@ -237,7 +249,7 @@ export function validateOptions (options: TwoFactorOptions): ResolvedOptions {
   for (const required of ['findUser', 'userId', 'label'] as const) {
     if (!isFn(accounts[required])) throw new OptionsError(`accounts.${required}`, 'must be a function')
   }
-  for (const optional of ['verifyPassword', 'isAdmin', 'roles', 'createdAt', 'listUsers', 'findUsers', 'findByLogin', 'onSignedIn'] as const) {
+  for (const optional of ['verifyPassword', 'isAdmin', 'roles', 'createdAt', 'listUsers', 'usersQuery', 'findUsers', 'findByLogin', 'onSignedIn'] as const) {
     if (accounts[optional] !== undefined && !isFn(accounts[optional])) throw new OptionsError(`accounts.${optional}`, 'must be a function when given')
   }
 

@@ -10,7 +10,16 @@
 //                             (AdminStore.pageByStatus); the host then loads those users in one
 //                             call (`findUsers(ids)`, or `findUser` per id if it lacks that).
 //   awaiting, not-required,   whether a user must enrol depends on the host's data (admin flag,
-//   or any filter with q      roles), which the plugin can't query, so the host's list is walked
+//   or any filter with q,     roles). When the host's users are in the plugin's database and
+//   with `usersQuery`         the adapter says how to select them, ONE statement joins them with
+//                             the plugin's rows, the policy's `required` in SQL, and returns the
+//                             page (plus one row, to know there is a next page); the host then
+//                             loads those users in one call, and each row's status is worked out
+//                             by the policy itself as everywhere else. Should a row disagree
+//                             with the filter (the host's query and its `isAdmin`/`roles` tell
+//                             different stories), that is logged and the page is walked instead.
+//                             The total is known when the page reaches the end.
+//   the same, without it      the plugin can't query the host's data, so the host's list is walked
 //                             in growing chunks (250, 1 000, 4 000, then 5 000 users), one
 //                             statuses statement per chunk, and the walk STOPS as soon as the
 //                             page is full and one more match shows there is a next page. The
@@ -21,6 +30,7 @@
 //
 // Users the plugin knows but the host no longer does (deleted accounts) still appear under
 // enrolled/locked, labelled by id, so an admin can see and clear what is left of them.
+import type { SQL } from 'drizzle-orm'
 import type { AccountFacts, AdminStore, UserStatus } from '../db/admin-store.ts'
 import { requirementParts, type PolicySettings, type Requirement, type RequirementPart } from '../core/policy.ts'
 import type { AccountsAdapter } from '../options.ts'
@@ -65,7 +75,7 @@ export interface UsersPage {
   q: string
   status: StatusFilter
   /** Which path answered (for tests and the benchmarks). */
-  strategy: 'host-page' | 'plugin-page' | 'scan' | 'plugin-only'
+  strategy: 'host-page' | 'plugin-page' | 'join' | 'scan' | 'plugin-only'
 }
 
 export interface UsersQuery {
@@ -91,6 +101,8 @@ export interface AdminUsersDeps {
   profiles: Profiles
   policy: Policy
   clock: () => number
+  /** Where a host query that disagrees with the adapter is reported. */
+  log?: { warn (details: object, message: string): void }
 }
 
 export class AdminUsers {
@@ -111,7 +123,8 @@ export class AdminUsers {
     } else if ((query.status === 'enrolled' || query.status === 'locked') && query.q === '') {
       result = await this.pluginPage(query.status, offset, 'plugin-page')
     } else {
-      result = await this.walk(query.q, query.status, query.page, query.from)
+      const joined = adapter.usersQuery === undefined ? null : await this.joined(adapter.usersQuery({ q: query.q }), query.status, offset)
+      result = joined ?? await this.walk(query.q, query.status, query.page, query.from)
     }
     return {
       ...result,
@@ -151,6 +164,33 @@ export class AdminUsers {
       return { ...this.rowOf(profile, f, settings, now), known: user !== undefined }
     })
     return { users: rows, total, hasNext: offset + rows.length < total, nextFrom: null, strategy }
+  }
+
+  /**
+   * The page from the join of the host's query with the plugin's rows (see above); null when a
+   * row the statement chose is not one the policy gives this status, or the host can't load it.
+   */
+  private async joined (hostUsers: SQL, status: UserStatus, offset: number): Promise<PartialPage | null> {
+    const { store, log } = this.deps
+    const now = new Date(this.deps.clock())
+    const settings = this.policyFrom(await store.policy())
+    const facts = await store.pageJoined(hostUsers, status, settings, now, offset, PAGE_SIZE + 1)
+    const page = facts.slice(0, PAGE_SIZE)
+    const users = await this.findUsers(page.map((f) => f.userId))
+    const rows: AdminUserRow[] = []
+    for (const f of page) {
+      const user = users.get(f.userId)
+      const row = user === undefined ? null : this.rowOf(this.deps.profiles.of(user), f, settings, now)
+      if (row === null || row.status !== status) {
+        log?.warn({ userId: f.userId, filter: status, status: row?.status ?? 'unknown to findUsers' }, 'fastify-two-factor: accounts.usersQuery disagrees with the adapter (isAdmin, roles, userId, findUsers); this page of the admin list was walked instead')
+        return null
+      }
+      rows.push(row)
+    }
+    const hasNext = facts.length > PAGE_SIZE
+    // Pages before this one were full, so a last page counts them all; past the end, a count says how many there are.
+    const total = hasNext ? null : rows.length === 0 && offset > 0 ? await store.countJoined(hostUsers, status, settings, now) : offset + rows.length
+    return { users: rows, total, hasNext, nextFrom: null, strategy: 'join' }
   }
 
   /**

@@ -100,7 +100,7 @@ export function createCore (options: CoreOptions) {
     settings: new Settings({ reauthentication, accounts: stores.accounts, status, recoveryCodes, sessions, unitOfWork, audit, clock }),
     admin: new Admin({ profiles, ...pick(stores, 'accounts', 'settings', 'marks', 'events'), policy, sessions, unitOfWork, audit, clock }),
     trustedDevices: new TrustedDevices({ keyring, store: stores.trustedDevices, audit, days: options.trustedDevice === false ? 0 : options.trustedDevice.days, clock }),
-    adminUsers: new AdminUsers({ store: stores.admin, adapter: options.accounts, profiles, policy, clock })
+    adminUsers: new AdminUsers({ store: stores.admin, adapter: options.accounts, profiles, policy, clock, log: options.log })
   }
   return { stores, services }
 }

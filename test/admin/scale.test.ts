@@ -1,8 +1,11 @@
 // The admin users list at 100 000 users: every page's statuses come from ONE statement
 // on the plugin's tables, whichever page and filter; the statements are counted with a drizzle
-// logger on the same connection. Timings are printed for the benchmarks issue, not asserted.
+// logger on the same connection. The role-dependent filters are answered both ways, by the
+// join (`usersQuery`, as the demo has it) and by the walk (the same adapter without it), and
+// must give the same pages. Timings are printed for the benchmarks issue, not asserted.
 import t from 'tap'
 import { sql } from 'drizzle-orm'
+import { demoAccounts } from '../../demo-app/accounts.ts'
 import { createDemoUser, ensureDemoSchema } from '../../demo-app/app.ts'
 import { PAGE_SIZE } from '../../plugin/services/admin-users.ts'
 import { createTestDatabase } from '../helpers/db.ts'
@@ -17,7 +20,11 @@ t.test('users list at 100 000 users', async (t) => {
   const counted = database.logged!(logger)
 
   // The seed's times come from the database's clock: the app's runs with it.
-  const h = await createHarness(t, { database: { ...database, db: counted }, clock: new TestClock(Date.now()) })
+  // The demo's adapter; `walkOnly` hides its usersQuery, as from a host without one.
+  let walkOnly = false
+  const demo = demoAccounts(counted)
+  const accounts = { ...demo, get usersQuery () { return walkOnly ? undefined : demo.usersQuery } }
+  const h = await createHarness(t, { database: { ...database, db: counted }, clock: new TestClock(Date.now()), app: { twoFactor: { accounts } } })
   await ensureDemoSchema(database.db)
   await createDemoUser(database.db, { username: 'admin', password: PASSWORDS.admin, role: 'admin' })
   await h.app.twoFactor.onUserCreated('admin')
@@ -86,7 +93,9 @@ t.test('users list at 100 000 users', async (t) => {
     }
   })
 
-  await t.test('awaiting and not-required depend on roles: the host’s list is walked until the page is full', async (t) => {
+  await t.test('awaiting and not-required depend on roles: without usersQuery, the host’s list is walked until the page is full', async (t) => {
+    walkOnly = true
+    t.teardown(() => { walkOnly = false })
     const first = await measure('/2fa/admin/users?status=awaiting')
     t.equal(first.body.users.length, PAGE_SIZE)
     t.ok(first.body.users.every((u) => u.status === 'awaiting'))
@@ -119,5 +128,49 @@ t.test('users list at 100 000 users', async (t) => {
     const rest = await measure((search.body as unknown as { next: string }).next)
     t.equal(rest.body.users.length, 4, 'user099900–user099999 hold 30 enrolled, one of them locked: 25 + 4')
     t.equal(rest.body.total, 29, 'the walk reached the end of the search: the total is exact')
+  })
+
+  await t.test('awaiting and not-required with usersQuery: one statement joins the host’s users with the plugin’s rows, the same pages as the walk', async (t) => {
+    async function both (url: string) {
+      walkOnly = true
+      const walked = await measure(url)
+      walkOnly = false
+      const joined = await measure(url)
+      t.same(joined.body.users, walked.body.users, `${url}: the same rows as the walk`)
+      return { walked, joined }
+    }
+    const { joined: first } = await both('/2fa/admin/users?status=awaiting')
+    t.equal(first.body.users.length, PAGE_SIZE)
+    t.equal(first.plugin.length, 1, 'ONE statement on the plugin’s tables gives the page and its statuses')
+    t.match(first.plugin[0], /"demo_users"/, 'joined with the host’s users')
+    t.equal(first.host.length, 3, 'the admin check, the join, and one findUsers for the page')
+    t.equal(first.body.total, null, 'the page is not the last, and a count would join every user: not counted')
+    const next = (first.body as unknown as { next: string }).next
+    t.equal(next, '/2fa/admin/users?status=awaiting&page=2', 'the next page is a page number')
+    const second = await measure(next)
+    walkOnly = true
+    const walkedFirst = await measure('/2fa/admin/users?status=awaiting')
+    const walkedSecond = await measure((walkedFirst.body as unknown as { next: string }).next)
+    walkOnly = false
+    t.same(second.body.users, walkedSecond.body.users, 'page 2: the same rows as the walk’s page 2 (reached by its next link)')
+
+    const { walked: lastWalked, joined: last } = await both('/2fa/admin/users?status=awaiting&page=400')
+    t.equal(last.body.total, 10_000, 'the last page counts exactly')
+    t.equal(last.body.total, lastWalked.body.total)
+    t.equal(last.plugin.length, 1, 'even the last page is one statement on the plugin’s tables')
+    t.comment(`the last page: joined ${last.ms.toFixed(0)} ms, walked ${lastWalked.ms.toFixed(0)} ms`)
+    const past = await both('/2fa/admin/users?status=awaiting&page=401')
+    t.same(past.joined.body.users, [])
+    t.equal(past.joined.body.total, 10_000, 'past the end: counted, as the walk does')
+
+    await both('/2fa/admin/users?status=not-required')
+    await both('/2fa/admin/users?status=not-required&page=3')
+    const search = await both('/2fa/admin/users?status=enrolled&q=user0999')
+    t.equal(search.joined.body.total, null)
+    const rest = await both('/2fa/admin/users?status=enrolled&q=user0999&page=2')
+    t.equal(rest.joined.body.users.length, 4)
+    t.equal(rest.joined.body.total, 29, 'the search’s last page: the total is exact')
+    await both('/2fa/admin/users?status=locked&q=user09')
+    await both('/2fa/admin/users?status=awaiting&q=user0999')
   })
 })

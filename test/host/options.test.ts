@@ -19,6 +19,7 @@ t.test('bad options fail app.ready() naming the option', async (t) => {
     ['database not drizzle', { database: {} }, /"database"/],
     ['no accounts', { accounts: undefined }, /"accounts"/],
     ['accounts.label missing', { accounts: { ...good.accounts, label: undefined } }, /"accounts\.label"/],
+    ['accounts.usersQuery a query, not a function of the search', { accounts: { ...good.accounts, usersQuery: 'select id from users' } }, /"accounts\.usersQuery" must be a function/],
     ['short session secret', { session: { secret: 'short' } }, /"session\.secret"/],
     ['digits out of range', { digits: 9 }, /"digits"/],
     ['window negative', { window: -1 }, /"window"/],

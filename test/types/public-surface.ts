@@ -4,6 +4,7 @@
 // copied there with the import below pointing at 'fastify-two-factor' (skipLibCheck off).
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { expectTypeOf } from 'expect-type'
+import type { SQL } from 'drizzle-orm'
 import twoFactor, {
   ERROR_CODES,
   EVENT_TYPES,
@@ -47,6 +48,8 @@ export function publicSurface (): ReturnType<typeof Fastify> {
   expectTypeOf<TwoFactorOptions['accounts']>().toEqualTypeOf<AccountsAdapter>()
   expectTypeOf<AccountsAdapter<{ id: number }>['userId']>().parameter(0).toEqualTypeOf<{ id: number }>()
   expectTypeOf<AccountsAdapter['verifyPassword']>().toEqualTypeOf<((userId: string, password: string) => Promise<boolean> | boolean) | undefined>()
+  // The admin list's join: the host's users as a drizzle query on the plugin's database.
+  expectTypeOf<AccountsAdapter['usersQuery']>().toEqualTypeOf<((query: { q: string }) => SQL) | undefined>()
   expectTypeOf<NonNullable<NonNullable<TwoFactorOptions['session']>['store']>>().toEqualTypeOf<TwoFactorSessionStore>()
   expectTypeOf<TwoFactorOptions['onEvent']>().toEqualTypeOf<((event: TwoFactorEvent) => void | Promise<void>) | undefined>()
   // One import registers it on the host's own Fastify (the host's fastify is the plugin's).
