@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOption
 import { parseDuration } from './core/duration.ts'
 import { safeLocation } from './core/location.ts'
 import { isFresh } from './core/sign-in.ts'
-import { OptionsError } from './options.ts'
+import { OptionsError } from './validate-options.ts'
 import { noteSeen, readState } from './sign-in-session.ts'
 import { isHtmx, VARY, wantsJson } from './views/renderer.ts'
 import type { Translate } from './views/messages.ts'

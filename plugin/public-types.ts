@@ -33,7 +33,7 @@ export { Keyring, KeyringError } from './core/keyring.ts'
 export { PgSessionStore } from './db/session-store.ts'
 export { RedisSessionStore, type RedisCommands, type RedisSessionStoreOptions } from './db/redis-session-store.ts'
 export { migrate } from './db/migrate.ts'
-export { OptionsError } from './options.ts'
+export { OptionsError } from './validate-options.ts'
 export { safeLocation } from './core/location.ts'
 
 /** `fastify.twoFactor`: for the host's own code (its admin pages, a password change) and scripts. */
