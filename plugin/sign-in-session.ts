@@ -67,6 +67,17 @@ async function regenerate (request: FastifyRequest): Promise<void> {
   else await request.session.regenerate()
 }
 
+/**
+ * A fresh, empty session in place of this one, whose row is deleted at once (sign-out). After a
+ * `regenerate` above in the same request, the row that one was to replace goes too: the new
+ * session, empty, is never stored, so its first write would never delete it.
+ */
+export async function endSession (request: FastifyRequest): Promise<void> {
+  const store = request.sessionStore as Partial<SessionRegenerating>
+  if (typeof store.dropReplaced === 'function') await store.dropReplaced(request.session)
+  await request.session.regenerate()
+}
+
 /** Notes that the session was seen now, if the last note is old enough (one write per few minutes). */
 export function noteSeen (request: FastifyRequest, now: number): void {
   const meta = request.session.twoFactorMeta

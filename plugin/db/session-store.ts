@@ -55,6 +55,11 @@ export type TwoFactorSessionStore = SessionStoreCallbacks & AccountSessionIndex
  */
 export interface SessionRegenerating {
   regenerateSession (request: FastifyRequest): Promise<void>
+  /**
+   * Deletes at once the row a session made by `regenerateSession` was to replace when stored
+   * (before that session is itself ended in the same request, so it will never be stored).
+   */
+  dropReplaced (session: object): Promise<void>
 }
 
 export const SESSION_INDEX_METHODS = ['endAccountSessions', 'listAccountSessions', 'endAccountSession'] as const
@@ -239,6 +244,14 @@ export class PgSessionStore implements TwoFactorSessionStore, SessionRegeneratin
         return row !== undefined && row.expiresAt.getTime() > this.clock() ? { ...row.data, [LOADED_FROM]: sidHash } : null
       })
     settle(read, callback, this.log)
+  }
+
+  async dropReplaced (session: object): Promise<void> {
+    const marked = session as { [REPLACES]?: string }
+    const replaces = marked[REPLACES]
+    if (replaces === undefined) return
+    await this.statements.destroy.execute({ sidHash: replaces }).catch((error: unknown) => { throw unavailable(error) })
+    delete marked[REPLACES]
   }
 
   destroy (sessionId: string, callback: Callback): void {

@@ -10,6 +10,7 @@ import { eq } from 'drizzle-orm'
 import { migrate } from '../../plugin/db/migrate.ts'
 import { sessions } from '../../plugin/db/schema.ts'
 import { hashSessionId, PgSessionStore } from '../../plugin/db/session-store.ts'
+import { endSession } from '../../plugin/sign-in-session.ts'
 import { createTestDatabase } from '../helpers/db.ts'
 
 const SECRET = 'a-session-secret-of-at-least-32-characters'
@@ -45,6 +46,15 @@ t.test('PgSessionStore.regenerateSession', async (t) => {
     const data = request.session as unknown as Record<string, unknown>
     data.who = 'alice, renewed twice'
     return { old, between, id: request.session.sessionId }
+  })
+  app.post('/renew-then-end', async (request) => {
+    const old = request.session.sessionId
+    await store.regenerateSession(request)
+    const data = request.session as unknown as Record<string, unknown>
+    data.who = 'nobody'
+    // Signed out in the same request (a host's login handler that gives up, say).
+    await endSession(request)
+    return { old, id: request.session.sessionId }
   })
   app.post('/end', async (request) => {
     await request.session.destroy()
@@ -85,6 +95,15 @@ t.test('PgSessionStore.regenerateSession', async (t) => {
   t.match((await rowOf(ids.id))?.data, { who: 'alice, renewed twice' })
   t.equal(statements.filter((s) => !/^select/i.test(s.trim())).length, 1, 'still one statement')
 
-  await app.inject({ method: 'POST', url: '/end', headers: { cookie: cookieOf(twice) } })
-  t.equal(await rowOf(ids.id), undefined, 'a plain destroy still deletes the row at once')
+  const ended = await app.inject({ method: 'POST', url: '/renew-then-end', headers: { cookie: cookieOf(twice) } })
+  const endedIds = ended.json<{ old: string, id: string }>()
+  t.equal(endedIds.old, ids.id)
+  t.equal(await rowOf(ids.id), undefined, 'renewed, then signed out in the same request: the row it began with is gone')
+  t.equal(await rowOf(endedIds.id), undefined, 'and the fresh, empty session is not stored')
+
+  const plain = await app.inject({ method: 'POST', url: '/start' })
+  const { id: plainId } = plain.json<{ id: string }>()
+  t.ok(await rowOf(plainId))
+  await app.inject({ method: 'POST', url: '/end', headers: { cookie: cookieOf(plain) } })
+  t.equal(await rowOf(plainId), undefined, 'a plain destroy still deletes the row at once')
 })
