@@ -6,7 +6,7 @@ import type { RequestStateName, SignInStateName } from './core/sign-in.ts'
 import { TwoFactorError } from './errors.ts'
 import { unavailable } from './db/session-store.ts'
 import { UnknownUserError } from './services/context.ts'
-import { graceOf, readState } from './sign-in-session.ts'
+import { endSession, graceOf, readState } from './sign-in-session.ts'
 import { auditContextOf, lifetimesOf, newChallengeId, step, type RouteContext } from './routes/context.ts'
 import { readTrustedCookie, trustedCookieToSend } from './routes/trusted-cookie.ts'
 
@@ -123,7 +123,7 @@ export class RequestTwoFactor {
   async logout (): Promise<void> {
     const session = this.request.session as FastifyRequest['session'] | undefined
     if (session === undefined || typeof session.regenerate !== 'function') return
-    await session.regenerate()
+    await endSession(this.request)
   }
 
   /** Ends every other session of the signed-in user (after a password change, say); returns how many. */

@@ -9,7 +9,7 @@
 // The Postgres store keys rows by SHA-256 of the session id: someone reading the table (or a
 // backup) learns no cookie they could replay. The account's id is kept in its own column.
 import { createHash } from 'node:crypto'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { and, eq, lt, ne, sql } from 'drizzle-orm'
 import type { TwoFactorDatabase } from './database.ts'
 import { sessions } from './schema.ts'
@@ -47,6 +47,20 @@ export interface SessionStoreCallbacks {
 }
 
 export type TwoFactorSessionStore = SessionStoreCallbacks & AccountSessionIndex
+
+/**
+ * A store that gives a request's session a new id in fewer round trips than @fastify/session's
+ * `regenerate()` (which destroys the old session at once; the new one is stored at the
+ * response). The plugin uses it when the store has it, `regenerate()` otherwise.
+ */
+export interface SessionRegenerating {
+  regenerateSession (request: FastifyRequest): Promise<void>
+  /**
+   * Deletes at once the row a session made by `regenerateSession` was to replace when stored
+   * (before that session is itself ended in the same request, so it will never be stored).
+   */
+  dropReplaced (session: object): Promise<void>
+}
 
 export const SESSION_INDEX_METHODS = ['endAccountSessions', 'listAccountSessions', 'endAccountSession'] as const
 
@@ -98,6 +112,13 @@ export function untouchedAndEmpty (session: StorableSession): boolean {
  */
 export const LOADED_FROM = 'twoFactorLoadedFrom'
 
+/**
+ * Put on a session made by `regenerateSession` (a symbol, so neither stored nor hashed by
+ * @fastify/session): the hash of the row it replaces, deleted by the statement that first
+ * stores it.
+ */
+const REPLACES = Symbol('twoFactorReplaces')
+
 /** The session as JSON that jsonb accepts: a lone surrogate (which it refuses) becomes U+FFFD. */
 export function storableJson (session: unknown): Record<string, unknown> {
   return JSON.parse(JSON.stringify(session, (_key, value: unknown) => typeof value === 'string' ? value.toWellFormed() : value)) as Record<string, unknown>
@@ -136,6 +157,18 @@ function prepareStatements (db: TwoFactorDatabase) {
       target: sessions.sidHash,
       set: { userId: sql`excluded.user_id`, data: sql`excluded.data`, expiresAt: sql`excluded.expires_at` }
     }).prepare('two_factor_session_set'),
+    // A new session in place of an old one: the old row goes in the statement that stores the
+    // new one (it is unconditional, as `destroy` then `set` were).
+    replace: db.with(db.$with('replaced').as(db.delete(sessions).where(eq(sessions.sidHash, sql.placeholder('replacesSidHash'))).returning({ sidHash: sessions.sidHash })))
+      .insert(sessions).values({
+        sidHash: sql.placeholder('sidHash'),
+        userId: sql.placeholder('userId'),
+        data: sql.placeholder('data'),
+        expiresAt: sql.placeholder('expiresAt')
+      }).onConflictDoUpdate({
+        target: sessions.sidHash,
+        set: { userId: sql`excluded.user_id`, data: sql`excluded.data`, expiresAt: sql`excluded.expires_at` }
+      }).prepare('two_factor_session_replace'),
     // Raw placeholders skip the columns' encoding: the data comes as JSON text, the expiry as ISO text.
     update: db.update(sessions).set({
       userId: sql`${sql.placeholder('userId')}`,
@@ -146,8 +179,10 @@ function prepareStatements (db: TwoFactorDatabase) {
   }
 }
 
-export class PgSessionStore implements TwoFactorSessionStore {
+export class PgSessionStore implements TwoFactorSessionStore, SessionRegenerating {
   private readonly statements: ReturnType<typeof prepareStatements>
+  /** Ids whose `destroy` is left to the first write of the session that replaces them. */
+  private readonly destroyedWithReplacement = new Set<string>()
 
   constructor (
     private readonly db: TwoFactorDatabase,
@@ -167,11 +202,38 @@ export class PgSessionStore implements TwoFactorSessionStore {
     const userId = session.twoFactor?.userId ?? null
     const sidHash = hashSessionId(sessionId)
     const { [LOADED_FROM]: loadedFrom, ...data } = storableJson(session)
+    const replaces = (session as { [REPLACES]?: string })[REPLACES]
     // A session read from its row only updates it: if the row is gone, the session was ended.
     const write = loadedFrom === sidHash
       ? this.statements.update.execute({ sidHash, userId, dataJson: JSON.stringify(data), expiresAtIso: expiresAt.toISOString() })
-      : this.statements.set.execute({ sidHash, userId, data, expiresAt })
+      : replaces !== undefined
+        ? this.statements.replace.execute({ replacesSidHash: replaces, sidHash, userId, data, expiresAt })
+          .then(() => { delete (session as { [REPLACES]?: string })[REPLACES] })
+        : this.statements.set.execute({ sidHash, userId, data, expiresAt })
     settle(write.then(() => undefined), callback, this.log)
+  }
+
+  /**
+   * `regenerate()` with the old row kept until the new session is first stored, which deletes it
+   * in the same statement: one round trip for both, at the response. @fastify/session's
+   * `regenerate()` calls `destroy` for the old id synchronously, so the id is in the set for
+   * exactly that call. Until the response, a concurrent request with the old cookie still finds
+   * the old session (as one that read it a moment earlier would): what it could do there, it
+   * could do before this request began; the prompt's attempts and the code's step are counted in
+   * the database, not in the session.
+   */
+  async regenerateSession (request: FastifyRequest): Promise<void> {
+    const old = request.session as unknown as { sessionId: string, [REPLACES]?: string }
+    // Regenerated twice in one request (a password step that signs in at once), the session in
+    // between was never stored: the row to delete is still the one the request began with.
+    const replaces = old[REPLACES] ?? hashSessionId(old.sessionId)
+    this.destroyedWithReplacement.add(old.sessionId)
+    try {
+      await request.session.regenerate()
+    } finally {
+      this.destroyedWithReplacement.delete(old.sessionId)
+    }
+    (request.session as unknown as { [REPLACES]?: string })[REPLACES] = replaces
   }
 
   get (sessionId: string, callback: Callback<Record<string, unknown> | null>): void {
@@ -184,7 +246,19 @@ export class PgSessionStore implements TwoFactorSessionStore {
     settle(read, callback, this.log)
   }
 
+  async dropReplaced (session: object): Promise<void> {
+    const marked = session as { [REPLACES]?: string }
+    const replaces = marked[REPLACES]
+    if (replaces === undefined) return
+    await this.statements.destroy.execute({ sidHash: replaces }).catch((error: unknown) => { throw unavailable(error) })
+    delete marked[REPLACES]
+  }
+
   destroy (sessionId: string, callback: Callback): void {
+    if (this.destroyedWithReplacement.delete(sessionId)) {
+      callback()
+      return
+    }
     settle(this.statements.destroy.execute({ sidHash: hashSessionId(sessionId) }).then(() => undefined), callback, this.log)
   }
 

@@ -129,14 +129,15 @@ export async function challengeRoutes (app: Typed, ctx: RouteContext): Promise<v
       const context = auditContextOf(request)
 
       // Counted before the code is looked at, in the database: concurrent tries each count.
-      const used = await core.services.challenge.countAttempt(state.challengeId, state.userId, state.expiresAt)
+      const attempt = await core.services.challenge.countAttempt(state.challengeId, state.userId, state.expiresAt)
+      const used = attempt.attempts
       const left = attemptsLeft(options.pendingAttempts, used)
       if (used > options.pendingAttempts) {
         await step(ctx, request, state.userId, { type: 'attempt-failed', exhausted: true })
         throw fail('second_factor_required', { message: 'challenge.exhausted', next: loginPath, link: { href: loginPath, text: 'link.sign_in' } })
       }
 
-      const outcome = await core.services.challenge.verify(state.userId, { code, recoveryCode }, context, 'sign-in')
+      const outcome = await core.services.challenge.verify(state.userId, { code, recoveryCode }, context, 'sign-in', attempt)
       if (outcome.ok) {
         const { transition } = await stepVerified(ctx, request, state.userId, outcome.enrolmentId)
         if (!transition.ok) throw expired()
@@ -149,7 +150,7 @@ export async function challengeRoutes (app: Typed, ctx: RouteContext): Promise<v
 
       const exhausted = left === 0
       if (exhausted) await step(ctx, request, state.userId, { type: 'attempt-failed', exhausted: true })
-      const digits = await core.services.challenge.digitsFor(state.userId)
+      const digits = await core.services.challenge.digitsFor(state.userId, attempt)
       const restartJson = exhausted ? { next: loginPath } : {}
       const page = (shownLeft: number | null) => ({
         page: 'pages/challenge', partial: 'partials/challenge', title: 'title.challenge',

@@ -5,7 +5,7 @@ import type { Keyring } from '../core/keyring.ts'
 import { normaliseRecoveryCode, recoveryDigest, UNMATCHABLE_CODE } from '../core/recovery.ts'
 import { findClockDrift, parseTotpInput, verifyTotp, type TotpParams } from '../core/totp.ts'
 import type { AccountRow, AccountsStore } from '../db/accounts-store.ts'
-import type { ChallengesStore } from '../db/challenges-store.ts'
+import type { ChallengesStore, CountedAttempt } from '../db/challenges-store.ts'
 import type { RecoveryStore } from '../db/recovery-store.ts'
 import type { UnitOfWork } from '../db/unit-of-work.ts'
 import type { Audit } from './audit.ts'
@@ -53,8 +53,11 @@ export function paramsOf (account: AccountRow, defaults: TotpParams): TotpParams
 export class Challenge {
   constructor (private readonly deps: ChallengeDeps) {}
 
-  /** Counts one attempt at the code prompt `challengeId`; returns how many it has had. */
-  async countAttempt (challengeId: string, userId: string, expiresAt: number): Promise<number> {
+  /**
+   * Counts one attempt at the code prompt `challengeId`: how many it has had, and the account
+   * as it was read with the count (for `verify`, which then need not read it again).
+   */
+  async countAttempt (challengeId: string, userId: string, expiresAt: number): Promise<CountedAttempt> {
     return await this.deps.challenges.countAttempt(challengeId, userId, new Date(expiresAt))
   }
 
@@ -69,15 +72,16 @@ export class Challenge {
     return until !== null && until.getTime() > this.deps.clock() ? until : null
   }
 
-  /** The digits the account's codes have (the prompt says how many to type). */
-  async digitsFor (userId: string): Promise<number> {
-    const account = await this.deps.accounts.find(userId)
+  /** The digits the account's codes have (the prompt says how many to type); `read` as for `verify`. */
+  async digitsFor (userId: string, read?: { account: AccountRow | undefined }): Promise<number> {
+    const account = read !== undefined ? read.account : await this.deps.accounts.find(userId)
     return account === undefined ? this.deps.totp.digits : paramsOf(account, this.deps.totp).digits
   }
 
-  async verify (userId: string, input: CodeInput, context: AuditContext & { sessionId: string }, purpose: Purpose): Promise<VerifyOutcome> {
+  /** `read`: the account as this request already read it (with the attempt's count); else it is read here. */
+  async verify (userId: string, input: CodeInput, context: AuditContext & { sessionId: string }, purpose: Purpose, read?: { account: AccountRow | undefined }): Promise<VerifyOutcome> {
     const now = new Date(this.deps.clock())
-    const account = await this.deps.accounts.find(userId)
+    const account = read !== undefined ? read.account : await this.deps.accounts.find(userId)
     if (!isEnrolled(account)) return await this.fail(userId, 'invalid_code', null, context)
     if (account.lockedUntil !== null && account.lockedUntil > now) return { ok: false, reason: 'locked', lockedUntil: account.lockedUntil }
     if (input.recoveryCode !== undefined && input.code === undefined) return await this.verifyRecoveryCode(userId, account.enrolmentId, input.recoveryCode, context, purpose)
