@@ -33,7 +33,8 @@ export interface ConfirmedEnrolment {
 // column it binds, not for a placeholder.
 const NOW = sql`${sql.placeholder('now')}::timestamptz`
 const NOT_LOCKED = or(isNull(accounts.lockedUntil), lte(accounts.lockedUntil, NOW))
-const CLEARED = { failedAttempts: 0, lockouts: 0, lockedUntil: null, updatedAt: NOW }
+/** A success's reset of the failure counter (a TOTP step here, a recovery code in the recovery store). */
+export const CLEARED_FAILURES = { failedAttempts: 0, lockouts: 0, lockedUntil: null, updatedAt: NOW }
 
 function prepare (db: TwoFactorDatabase) {
   const userId = sql.placeholder('userId')
@@ -41,14 +42,13 @@ function prepare (db: TwoFactorDatabase) {
   // The single-use guard and its audit event in one statement: a code's step is taken only if it
   // is newer than every step used before and the account is not locked, and the event exists
   // exactly when the step was taken.
-  const used = db.$with('used').as(db.update(accounts).set({ lastUsedStep: step, ...CLEARED })
+  const used = db.$with('used').as(db.update(accounts).set({ lastUsedStep: step, ...CLEARED_FAILURES })
     .where(and(eq(accounts.userId, userId), or(isNull(accounts.lastUsedStep), lt(accounts.lastUsedStep, step)), NOT_LOCKED))
     .returning({ userId: accounts.userId }))
   return {
     find: db.select().from(accounts).where(eq(accounts.userId, userId)).limit(1).prepare('two_factor_account_find'),
     insert: db.insert(accounts).values({ userId }).onConflictDoNothing().returning().prepare('two_factor_account_insert'),
-    useStep: db.with(used).insert(events).select(db.select(eventColumns(used.userId)).from(used)).returning().prepare('two_factor_use_step'),
-    clearFailures: db.update(accounts).set(CLEARED).where(eq(accounts.userId, userId)).prepare('two_factor_clear_failures')
+    useStep: db.with(used).insert(events).select(db.select(eventColumns(used.userId)).from(used)).returning().prepare('two_factor_use_step')
   }
 }
 
@@ -121,12 +121,6 @@ export class AccountsStore {
       details: JSON.stringify(event.details ?? {})
     })
     return (rows[0] as EventRow | undefined) ?? null
-  }
-
-  /** A success by another factor (a recovery code) clears the counter the same way. */
-  async clearFailures (userId: string, now: Date, tx?: Executor): Promise<void> {
-    if (tx === undefined) await this.prepared.clearFailures.execute({ userId, now: now.toISOString() })
-    else await tx.update(accounts).set({ failedAttempts: 0, lockouts: 0, lockedUntil: null, updatedAt: now }).where(eq(accounts.userId, userId))
   }
 
   /**
