@@ -29,7 +29,7 @@ const sessionSecret = persistent('SESSION_SECRET', 'session-secret', () => rando
 const port = Number(process.env.PORT ?? 3000)
 const rateLimitPerMinute = Number(process.env.RATE_LIMIT_PER_MINUTE ?? 60)
 
-const database = await openDatabase(process.env.DATABASE_URL, join(dataDir, 'pglite'))
+const database = await openDatabase(process.env.DATABASE_URL, join(dataDir, 'pglite'), { emptyCluster: process.env.DEMO_EMPTY_CLUSTER !== 'off' })
 const secureCookies = process.env.NODE_ENV === 'production'
 const app = await buildDemoApp({
   database: database.db,
