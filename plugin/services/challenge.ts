@@ -118,8 +118,8 @@ export class Challenge {
   /** Counts a failure against the account; the one that starts a lockout also ends the account's other sessions. */
   async fail (userId: string, reason: FailureReason, driftMinutes: number | null, context: AuditContext & { sessionId: string }): Promise<VerifyOutcome> {
     const now = new Date(this.deps.clock())
-    const outcome = await this.deps.accounts.recordFailure(userId, now)
-    await this.deps.audit.record('challenge.failed', { userId, details: { reason }, context })
+    const { outcome, event } = await this.deps.accounts.recordFailure(userId, now, this.deps.audit.row('challenge.failed', { userId, details: { reason }, context }))
+    await this.deps.audit.publish([event])
     if (outcome.lockStarted && outcome.lockedUntil !== null) {
       await this.deps.audit.record('lockout.started', { userId, details: { until: outcome.lockedUntil.toISOString() }, context })
       // Someone with the password is guessing codes: no other session (signed-in or at a
