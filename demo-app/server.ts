@@ -4,8 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { eq } from 'drizzle-orm'
-import { Keyring } from '../plugin/index.ts'
-import { buildDemoApp, createDemoUser } from './app.ts'
+import { Keyring } from '../plugin/core/keyring.ts'
 import { openDatabase } from './database.ts'
 import { demoUsers } from './schema.ts'
 
@@ -29,7 +28,10 @@ const sessionSecret = persistent('SESSION_SECRET', 'session-secret', () => rando
 const port = Number(process.env.PORT ?? 3000)
 const rateLimitPerMinute = Number(process.env.RATE_LIMIT_PER_MINUTE ?? 60)
 
-const database = await openDatabase(process.env.DATABASE_URL, join(dataDir, 'pglite'))
+// The database opens while the app's modules load: PGlite compiles its WebAssembly off the
+// main thread, which the imports (Fastify, the plugin, its templates) would otherwise wait for.
+const opening = openDatabase(process.env.DATABASE_URL, join(dataDir, 'pglite'), { emptyCluster: process.env.DEMO_EMPTY_CLUSTER !== 'off' })
+const [{ buildDemoApp, createDemoUser }, database] = await Promise.all([import('./app.ts'), opening])
 const secureCookies = process.env.NODE_ENV === 'production'
 const app = await buildDemoApp({
   database: database.db,

@@ -33,7 +33,8 @@ export interface ConfirmedEnrolment {
 // column it binds, not for a placeholder.
 const NOW = sql`${sql.placeholder('now')}::timestamptz`
 const NOT_LOCKED = or(isNull(accounts.lockedUntil), lte(accounts.lockedUntil, NOW))
-const CLEARED = { failedAttempts: 0, lockouts: 0, lockedUntil: null, updatedAt: NOW }
+/** A success's reset of the failure counter (a TOTP step here, a recovery code in the recovery store). */
+export const CLEARED_FAILURES = { failedAttempts: 0, lockouts: 0, lockedUntil: null, updatedAt: NOW }
 
 function prepare (db: TwoFactorDatabase) {
   const userId = sql.placeholder('userId')
@@ -41,14 +42,13 @@ function prepare (db: TwoFactorDatabase) {
   // The single-use guard and its audit event in one statement: a code's step is taken only if it
   // is newer than every step used before and the account is not locked, and the event exists
   // exactly when the step was taken.
-  const used = db.$with('used').as(db.update(accounts).set({ lastUsedStep: step, ...CLEARED })
+  const used = db.$with('used').as(db.update(accounts).set({ lastUsedStep: step, ...CLEARED_FAILURES })
     .where(and(eq(accounts.userId, userId), or(isNull(accounts.lastUsedStep), lt(accounts.lastUsedStep, step)), NOT_LOCKED))
     .returning({ userId: accounts.userId }))
   return {
     find: db.select().from(accounts).where(eq(accounts.userId, userId)).limit(1).prepare('two_factor_account_find'),
     insert: db.insert(accounts).values({ userId }).onConflictDoNothing().returning().prepare('two_factor_account_insert'),
-    useStep: db.with(used).insert(events).select(db.select(eventColumns(used.userId)).from(used)).returning().prepare('two_factor_use_step'),
-    clearFailures: db.update(accounts).set(CLEARED).where(eq(accounts.userId, userId)).prepare('two_factor_clear_failures')
+    useStep: db.with(used).insert(events).select(db.select(eventColumns(used.userId)).from(used)).returning().prepare('two_factor_use_step')
   }
 }
 
@@ -70,18 +70,28 @@ export function eventColumns (userId: unknown) {
   }
 }
 
-/** The failure counter's UPDATE for one lockout rule (fixed per plugin instance, so its numbers are part of the statement). */
+/**
+ * The failure counter's UPDATE for one lockout rule (fixed per plugin instance, so its numbers
+ * are part of the statement), with the failure's audit event in the same statement: one round
+ * trip for every wrong code. The event is stored whether or not the counter moved (a failure
+ * while locked is not counted, but is still a failure).
+ */
 function prepareRecordFailure (db: TwoFactorDatabase, rule: LockoutRule) {
   const reachesLimit = sql`${accounts.failedAttempts} + 1 >= ${rule.threshold}`
   const lockSeconds = sql`least(${rule.baseMs / 1000}::float8 * power(2, ${accounts.lockouts}), ${rule.maxMs / 1000}::float8)`
-  return db.update(accounts).set({
+  const userId = sql.placeholder('userId')
+  const failed = db.$with('failed').as(db.update(accounts).set({
     failedAttempts: sql`case when ${reachesLimit} then 0 else ${accounts.failedAttempts} + 1 end`,
     lockouts: sql`case when ${reachesLimit} then ${accounts.lockouts} + 1 else ${accounts.lockouts} end`,
     lockedUntil: sql`case when ${reachesLimit} then ${NOW} + make_interval(secs => ${lockSeconds}) else ${accounts.lockedUntil} end`,
     updatedAt: NOW
-  }).where(and(eq(accounts.userId, sql.placeholder('userId')), NOT_LOCKED))
-    .returning({ failedAttempts: accounts.failedAttempts, lockedUntil: accounts.lockedUntil })
-    .prepare('two_factor_record_failure')
+  }).where(and(eq(accounts.userId, userId), NOT_LOCKED))
+    .returning({ failedAttempts: accounts.failedAttempts, lockedUntil: accounts.lockedUntil }))
+  const value = (name: string, type: string) => sql`${sql.placeholder(name)}::${sql.raw(type)}`
+  const stored = db.$with('stored').as(db.insert(events).values({
+    at: NOW, userId, actor: value('actor', 'text'), ip: value('ip', 'text'), userAgent: value('userAgent', 'text'), type: value('type', 'text'), details: value('details', 'jsonb')
+  }).returning())
+  return db.with(failed, stored).select().from(stored).leftJoin(failed, sql`true`).prepare('two_factor_record_failure')
 }
 
 export class AccountsStore {
@@ -123,25 +133,29 @@ export class AccountsStore {
     return (rows[0] as EventRow | undefined) ?? null
   }
 
-  /** A success by another factor (a recovery code) clears the counter the same way. */
-  async clearFailures (userId: string, now: Date, tx?: Executor): Promise<void> {
-    if (tx === undefined) await this.prepared.clearFailures.execute({ userId, now: now.toISOString() })
-    else await tx.update(accounts).set({ failedAttempts: 0, lockouts: 0, lockedUntil: null, updatedAt: now }).where(eq(accounts.userId, userId))
-  }
-
   /**
-   * Counts one failure. Failures while locked are not counted, so a burst of concurrent wrong
-   * codes engages the lock exactly once; the lock's length doubles with each lockout.
+   * Counts one failure and stores `event` with it. Failures while locked are not counted, so a
+   * burst of concurrent wrong codes engages the lock exactly once; the lock's length doubles
+   * with each lockout.
    */
-  async recordFailure (userId: string, now: Date): Promise<FailureOutcome> {
-    const rows = await this.recordFailureStatement.execute({ userId, now: now.toISOString() })
-    const row = rows[0]
-    if (row === undefined) {
+  async recordFailure (userId: string, now: Date, event: Pick<NewEvent, 'actor' | 'ip' | 'userAgent' | 'type' | 'details'>): Promise<{ outcome: FailureOutcome, event: EventRow }> {
+    const [row] = await this.recordFailureStatement.execute({
+      userId,
+      now: now.toISOString(),
+      actor: event.actor ?? null,
+      ip: event.ip ?? null,
+      userAgent: event.userAgent ?? null,
+      type: event.type,
+      details: JSON.stringify(event.details ?? {})
+    })
+    const stored = row!.stored as EventRow
+    const counted = row!.failed
+    if (counted === null) {
       const current = await this.find(userId)
-      return { failedAttempts: current?.failedAttempts ?? 0, lockedUntil: current?.lockedUntil ?? null, lockStarted: false }
+      return { outcome: { failedAttempts: current?.failedAttempts ?? 0, lockedUntil: current?.lockedUntil ?? null, lockStarted: false }, event: stored }
     }
-    const lockStarted = row.lockedUntil !== null && row.lockedUntil > now && row.failedAttempts === 0
-    return { failedAttempts: row.failedAttempts, lockedUntil: row.lockedUntil, lockStarted }
+    const lockStarted = counted.lockedUntil !== null && counted.lockedUntil > now && counted.failedAttempts === 0
+    return { outcome: { failedAttempts: counted.failedAttempts, lockedUntil: counted.lockedUntil, lockStarted }, event: stored }
   }
 
   /** Sets the admin default only where nobody has decided yet (new admins are required). */

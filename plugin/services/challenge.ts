@@ -7,7 +7,6 @@ import { findClockDrift, parseTotpInput, verifyTotp, type TotpParams } from '../
 import type { AccountRow, AccountsStore } from '../db/accounts-store.ts'
 import type { ChallengesStore, CountedAttempt } from '../db/challenges-store.ts'
 import type { RecoveryStore } from '../db/recovery-store.ts'
-import type { UnitOfWork } from '../db/unit-of-work.ts'
 import type { Audit } from './audit.ts'
 import type { AuditContext } from './context.ts'
 import { isEnrolled } from './sign-in.ts'
@@ -33,7 +32,6 @@ export interface ChallengeDeps {
   accounts: AccountsStore
   recovery: RecoveryStore
   challenges: ChallengesStore
-  unitOfWork: UnitOfWork
   audit: Audit
   sessions: Sessions
   totp: TotpParams
@@ -111,24 +109,21 @@ export class Challenge {
     const normalised = normaliseRecoveryCode(raw) ?? UNMATCHABLE_CODE
     const digests = this.deps.keyring.recoveryPeppers().map(({ pepper }) => recoveryDigest(pepper, userId, normalised))
     const { audit } = this.deps
-    const { result: left, events } = await this.deps.unitOfWork.run(async (work) => {
-      if (!await this.deps.recovery.consume(work.tx, userId, digests, now)) return null
-      await this.deps.accounts.clearFailures(userId, now, work.tx)
-      const remaining = await this.deps.recovery.remaining(userId, work.tx)
-      await audit.recordIn(work, 'recovery.used', { userId, details: { remaining }, context })
-      await audit.recordIn(work, purpose === 'sign-in' ? 'challenge.succeeded' : 'stepup.succeeded', { userId, details: { method: 'recovery' }, context })
-      return remaining
-    })
-    if (left === null) return await this.fail(userId, 'invalid_code', null, context)
-    await audit.publish(events)
+    const used = audit.row('recovery.used', { userId, context })
+    const succeeded = audit.row(purpose === 'sign-in' ? 'challenge.succeeded' : 'stepup.succeeded', { userId, details: { method: 'recovery' }, context })
+    // The code, the cleared counter and both events are one statement: all of them or none.
+    const stored = await this.deps.recovery.consume(userId, digests, now, { context: used, used, succeeded })
+    if (stored === null) return await this.fail(userId, 'invalid_code', null, context)
+    await audit.publish(stored)
+    const left = Number(stored[0]!.details.remaining)
     return { ok: true, method: 'recovery', recoveryCodesLeft: left, enrolmentId }
   }
 
   /** Counts a failure against the account; the one that starts a lockout also ends the account's other sessions. */
   async fail (userId: string, reason: FailureReason, driftMinutes: number | null, context: AuditContext & { sessionId: string }): Promise<VerifyOutcome> {
     const now = new Date(this.deps.clock())
-    const outcome = await this.deps.accounts.recordFailure(userId, now)
-    await this.deps.audit.record('challenge.failed', { userId, details: { reason }, context })
+    const { outcome, event } = await this.deps.accounts.recordFailure(userId, now, this.deps.audit.row('challenge.failed', { userId, details: { reason }, context }))
+    await this.deps.audit.publish([event])
     if (outcome.lockStarted && outcome.lockedUntil !== null) {
       await this.deps.audit.record('lockout.started', { userId, details: { until: outcome.lockedUntil.toISOString() }, context })
       // Someone with the password is guessing codes: no other session (signed-in or at a

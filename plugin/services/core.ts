@@ -79,7 +79,7 @@ export function createCore (options: CoreOptions) {
   const profiles = new Profiles(options.accounts)
   const policy = new Policy(stores.settings, { allowSkip: options.allowSkip })
   const sessions = new Sessions(options.sessions, audit)
-  const challenge = new Challenge({ keyring, ...pick(stores, 'accounts', 'recovery', 'challenges'), unitOfWork, audit, sessions, totp: options.totp, clock })
+  const challenge = new Challenge({ keyring, ...pick(stores, 'accounts', 'recovery', 'challenges'), audit, sessions, totp: options.totp, clock })
   const reauthentication = new Reauthentication(options.accounts, challenge)
   const recoveryCodes = new RecoveryCodes({ keyring, recovery: stores.recovery, unitOfWork, audit, clock })
   const status = new Status({ profiles, accounts: stores.accounts, recovery: stores.recovery, policy, clock })
