@@ -140,8 +140,8 @@ export function settle<T> (promise: Promise<T>, callback: Callback<T>, log: Fast
 }
 
 /**
- * The three statements @fastify/session runs, prepared once. The read runs on every request
- * that carries a session cookie.
+ * The statements the store runs for @fastify/session (read, insert, replace, update, delete),
+ * prepared once. The read runs on every request that carries a session cookie.
  */
 function prepareStatements (db: TwoFactorDatabase) {
   const bySid = eq(sessions.sidHash, sql.placeholder('sidHash'))

@@ -73,8 +73,15 @@ t.test('replay and races', async (t) => {
       ...Array.from({ length: 10 }, async () => await first.post('/2fa/setup/confirm', { code })),
       ...others.map(async (tab) => await tab.post('/2fa/setup/confirm', { code }))
     ])
-    const counts = statusCounts(responses.map((r) => r.statusCode))
-    t.same(counts, { 200: 1, 422: 18 }, 'one confirmation, eighteen refusals, no 5xx')
+    t.equal(responses.filter((r) => r.statusCode === 200).length, 1, 'one confirmation')
+    // The first browser's other nine submissions are refused as a used code. Enrolling ends the
+    // account's other sessions, so each other browser's try is refused either as a wrong code
+    // (it ran first) or for the session it no longer has (403: its CSRF token is for that session):
+    // which one depends on how the requests interleave on the server's connections.
+    const refusals = responses.filter((r) => r.statusCode !== 200)
+    t.equal(refusals.length, 18, 'eighteen refusals')
+    t.same(responses.slice(0, 10).filter((r) => r.statusCode !== 200).map((r) => r.statusCode), Array(9).fill(422), 'the code’s own browser: the used code refused')
+    t.ok(responses.slice(10).every((r) => r.statusCode === 422 || r.statusCode === 403), 'the other browsers: refused as a wrong code or as a session that ended, no 5xx')
     t.equal(responses.findIndex((r) => r.statusCode === 200) < 10, true, 'the winner is the browser whose secret it is')
     const winner = responses.find((r) => r.statusCode === 200)!
     const shown = recoveryCodesIn(winner.body)
