@@ -145,30 +145,24 @@ export function settle<T> (promise: Promise<T>, callback: Callback<T>, log: Fast
  */
 function prepareStatements (db: TwoFactorDatabase) {
   const bySid = eq(sessions.sidHash, sql.placeholder('sidHash'))
+  const newRow = {
+    sidHash: sql.placeholder('sidHash'),
+    userId: sql.placeholder('userId'),
+    data: sql.placeholder('data'),
+    expiresAt: sql.placeholder('expiresAt')
+  }
+  const overwrite = {
+    target: sessions.sidHash,
+    set: { userId: sql`excluded.user_id`, data: sql`excluded.data`, expiresAt: sql`excluded.expires_at` }
+  }
   return {
     get: db.select({ data: sessions.data, expiresAt: sessions.expiresAt }).from(sessions)
       .where(bySid).limit(1).prepare('two_factor_session_get'),
-    set: db.insert(sessions).values({
-      sidHash: sql.placeholder('sidHash'),
-      userId: sql.placeholder('userId'),
-      data: sql.placeholder('data'),
-      expiresAt: sql.placeholder('expiresAt')
-    }).onConflictDoUpdate({
-      target: sessions.sidHash,
-      set: { userId: sql`excluded.user_id`, data: sql`excluded.data`, expiresAt: sql`excluded.expires_at` }
-    }).prepare('two_factor_session_set'),
+    set: db.insert(sessions).values(newRow).onConflictDoUpdate(overwrite).prepare('two_factor_session_set'),
     // A new session in place of an old one: the old row goes in the statement that stores the
     // new one (it is unconditional, as `destroy` then `set` were).
     replace: db.with(db.$with('replaced').as(db.delete(sessions).where(eq(sessions.sidHash, sql.placeholder('replacesSidHash'))).returning({ sidHash: sessions.sidHash })))
-      .insert(sessions).values({
-        sidHash: sql.placeholder('sidHash'),
-        userId: sql.placeholder('userId'),
-        data: sql.placeholder('data'),
-        expiresAt: sql.placeholder('expiresAt')
-      }).onConflictDoUpdate({
-        target: sessions.sidHash,
-        set: { userId: sql`excluded.user_id`, data: sql`excluded.data`, expiresAt: sql`excluded.expires_at` }
-      }).prepare('two_factor_session_replace'),
+      .insert(sessions).values(newRow).onConflictDoUpdate(overwrite).prepare('two_factor_session_replace'),
     // Raw placeholders skip the columns' encoding: the data comes as JSON text, the expiry as ISO text.
     update: db.update(sessions).set({
       userId: sql`${sql.placeholder('userId')}`,
