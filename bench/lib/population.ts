@@ -26,7 +26,7 @@ export const POOLS = {
    * Sustained load (bench/sustained.ts): users added after the population, by that section, once
    * the others have run; each run on a driver signs each in at most once (both drivers use them).
    */
-  sustained: [LARGE_POPULATION + 1, LARGE_POPULATION + 60_000]
+  sustained: [LARGE_POPULATION + 1, LARGE_POPULATION + 150_000]
 } as const satisfies Record<string, Range>
 
 /** Users up to here are enrolled with a real secret; the rest are filler in a status mix. */
