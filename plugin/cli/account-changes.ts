@@ -35,7 +35,6 @@ export const requireCommand: Command<{ user: string, on: boolean }> = {
   }
 }
 
-
 export const reset: Command<{ user: string, reason: string }> = {
   parse (args) {
     const [user] = expectPositionals(args, ['user'])
@@ -60,7 +59,6 @@ export const reset: Command<{ user: string, reason: string }> = {
     return 0
   }
 }
-
 
 export const unlock: Command<{ user: string }> = {
   parse (args) {
