@@ -70,16 +70,21 @@ export class Challenge {
     return until !== null && until.getTime() > this.deps.clock() ? until : null
   }
 
+  /** The account as this request already read it (with the attempt's count), else read now. */
+  private async accountOf (userId: string, read: { account: AccountRow | undefined } | undefined): Promise<AccountRow | undefined> {
+    return read !== undefined ? read.account : await this.deps.accounts.find(userId)
+  }
+
   /** The digits the account's codes have (the prompt says how many to type); `read` as for `verify`. */
   async digitsFor (userId: string, read?: { account: AccountRow | undefined }): Promise<number> {
-    const account = read !== undefined ? read.account : await this.deps.accounts.find(userId)
+    const account = await this.accountOf(userId, read)
     return account === undefined ? this.deps.totp.digits : paramsOf(account, this.deps.totp).digits
   }
 
   /** `read`: the account as this request already read it (with the attempt's count); else it is read here. */
   async verify (userId: string, input: CodeInput, context: AuditContext & { sessionId: string }, purpose: Purpose, read?: { account: AccountRow | undefined }): Promise<VerifyOutcome> {
     const now = new Date(this.deps.clock())
-    const account = read !== undefined ? read.account : await this.deps.accounts.find(userId)
+    const account = await this.accountOf(userId, read)
     if (!isEnrolled(account)) return await this.fail(userId, 'invalid_code', null, context)
     if (account.lockedUntil !== null && account.lockedUntil > now) return { ok: false, reason: 'locked', lockedUntil: account.lockedUntil }
     if (input.recoveryCode !== undefined && input.code === undefined) return await this.verifyRecoveryCode(userId, account.enrolmentId, input.recoveryCode, context, purpose)
